@@ -1,0 +1,35 @@
+"""Installation of speechbrain-focalcodec."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="speechbrain-focalcodec",
+    version="0.1.0",
+    description=(
+        "FocalCodec and FocalCodec-Stream low-bitrate speech codecs as SpeechBrain lobes, "
+        "interfaces and recipes"
+    ),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["speechbrain_focalcodec", "speechbrain_focalcodec.*"]),
+    install_requires=[
+        "speechbrain>=1.1.2",
+        "torch>=2.1",
+        "torchaudio>=2.1",
+        "hyperpyyaml>=1.2",
+        "huggingface_hub>=0.20",
+        "safetensors>=0.4",
+        "soundfile>=0.12",
+        "sentencepiece>=0.1.99",
+    ],
+    extras_require={"dev": ["pytest>=7", "ruff>=0.5"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Multimedia :: Sound/Audio :: Speech",
+    ],
+)

@@ -1,0 +1,515 @@
+"""FocalCodec: the complete codec, composed of its five lobes.
+
+Naming of the representations (shapes for a batch ``B``):
+
+* ``sig``: waveform ``[B, samples]`` (16 kHz in, 16 or 24 kHz out);
+* ``feats``: WavLM features ``[B, frames, dim]`` (50 Hz);
+* ``lats``: unit-norm latents ``[B, tokens, D]``;
+* ``codes``: quantized latents, ``+-1/sqrt(D)``, ``[B, tokens, D]``;
+* ``toks``: integer tokens in ``[0, 2^D)``, ``[B, tokens]``;
+* ``qfeats``: features decoded from codes ``[B, frames, dim]``;
+* ``lens``: SpeechBrain relative lengths ``[B]``.
+
+Every transform ``<input>_to_<output>`` accepts ``lens`` for padded batches:
+frames past an item's length never influence its valid frames, so each item
+of a batch gets exactly what it would get alone, and outputs are zero (token
+0 for ``toks``) past each item's end.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
+from speechbrain_focalcodec.lobes.compressor import FocalCompressor
+from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
+from speechbrain_focalcodec.lobes.padding import (
+    check_lens,
+    lens_to_num_frames,
+    padding_mask,
+)
+from speechbrain_focalcodec.lobes.vocos import Vocos
+from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
+from speechbrain_focalcodec.lobes.wavlm import WavLM
+
+__all__ = ["FocalCodec"]
+
+
+class FocalCodec(nn.Module):
+    """Low-bitrate single-codebook speech codec.
+
+    Arguments
+    ---------
+    encoder : WavLM
+        Waveform -> features.
+    compressor : FocalCompressor
+        Features -> latents.
+    quantizer : BinarySphericalQuantizer
+        Latents -> codes and tokens.
+    decompressor : FocalDecompressor
+        Codes -> features.
+    decoder : Vocos or WaveNeXt
+        Features -> waveform.
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.lobes import (
+    ...     BinarySphericalQuantizer, FocalCompressor, FocalDecompressor, Vocos, WavLM)
+    >>> codec = FocalCodec(
+    ...     encoder=WavLM(
+    ...         [16] * 7, num_layers=1, dim=32, ffn_dim=64, num_heads=4, conv_pos=8,
+    ...         conv_pos_groups=4,
+    ...     ),
+    ...     compressor=FocalCompressor(32, 8, hidden_dims=[16], downscale_factors=[1]),
+    ...     quantizer=BinarySphericalQuantizer(codebook_size=256),
+    ...     decompressor=FocalDecompressor(8, 32, hidden_dims=[16], upscale_factors=[1]),
+    ...     decoder=Vocos(input_dim=32, num_layers=1, dim=16, ffn_dim=32),
+    ... ).eval()
+    >>> codec.token_rate, codec.codebook_size, codec.bitrate
+    (50.0, 256, 400.0)
+    >>> sig = torch.randn(2, 16000)
+    >>> lens = torch.tensor([1.0, 0.5])
+    >>> toks = codec.sig_to_toks(sig, lens)
+    >>> toks.shape, codec.toks_lens(lens, sig.shape[1])
+    (torch.Size([2, 49]), tensor([1.0000, 0.4898]))
+    >>> codec.toks_to_sig(toks, codec.toks_lens(lens, sig.shape[1])).shape
+    torch.Size([2, 15680])
+    >>> codec.sig_to_sig(sig, lens).shape
+    torch.Size([2, 16000])
+    """
+
+    def __init__(
+        self,
+        encoder: WavLM,
+        compressor: FocalCompressor,
+        quantizer: BinarySphericalQuantizer,
+        decompressor: FocalDecompressor,
+        decoder: Union[Vocos, WaveNeXt],
+    ) -> None:
+        super().__init__()
+        code_dim = quantizer.code_dim
+        links = [
+            ("encoder.dim", encoder.dim, "compressor.input_dim", compressor.input_dim),
+            ("compressor.output_dim", compressor.output_dim, "quantizer code dim", code_dim),
+            ("quantizer code dim", code_dim, "decompressor.input_dim", decompressor.input_dim),
+            (
+                "decompressor.output_dim",
+                decompressor.output_dim,
+                "decoder.input_dim",
+                decoder.input_dim,
+            ),
+        ]
+        for name_a, value_a, name_b, value_b in links:
+            if value_a != value_b:
+                raise ValueError(
+                    f"Incompatible components: {name_a} = {value_a} but {name_b} = {value_b}"
+                )
+        self.encoder = encoder
+        self.compressor = compressor
+        self.quantizer = quantizer
+        self.decompressor = decompressor
+        self.decoder = decoder
+
+    # ------------------------------------------------------------------ info
+    @property
+    def sample_rate_input(self) -> int:
+        """Sample rate of the input waveform (Hz)."""
+        return self.encoder.sample_rate
+
+    @property
+    def sample_rate_output(self) -> int:
+        """Sample rate of the reconstructed waveform (Hz)."""
+        samples_out = self.decompressor.upsample_factor * self.decoder.upsample_factor
+        return int(self.sample_rate_input * samples_out / self.samples_per_token)
+
+    @property
+    def samples_per_token(self) -> int:
+        """Input samples per token."""
+        return self.encoder.downsample_factor * self.compressor.downsample_factor
+
+    @property
+    def token_rate(self) -> float:
+        """Tokens per second."""
+        return self.sample_rate_input / self.samples_per_token
+
+    @property
+    def codebook_size(self) -> int:
+        """Number of distinct tokens (``2^D``)."""
+        return self.quantizer.codebook_size
+
+    @property
+    def code_dim(self) -> int:
+        """Bits per token, ``D``."""
+        return self.quantizer.code_dim
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second."""
+        return self.token_rate * self.code_dim
+
+    @property
+    def causal(self) -> bool:
+        """Whether every component is causal (streamable)."""
+        parts = (self.encoder, self.compressor, self.decompressor, self.decoder)
+        return all(part.causal for part in parts)
+
+    @property
+    def chunk_size(self) -> int:
+        """Input samples per streaming chunk (one frame plus the lookahead)."""
+        return self.encoder.chunk_size
+
+    @property
+    def latency(self) -> Optional[float]:
+        """Algorithmic latency in milliseconds of a causal codec, else None."""
+        if not self.causal:
+            return None
+        return 1000.0 * self.chunk_size / self.sample_rate_input
+
+    @property
+    def codebook(self) -> Tensor:
+        """All codes, ``[codebook_size, D]``; row ``t`` is the code of token ``t``."""
+        return self.quantizer.codes
+
+    def toks_lens(self, lens: Tensor, num_samples: int) -> Tensor:
+        """Relative lengths of the tokens of a padded batch of waveforms.
+
+        Arguments
+        ---------
+        lens : torch.Tensor
+            Relative lengths of the waveforms, shape ``[B]``.
+        num_samples : int
+            Padded length of the waveforms.
+
+        Returns
+        -------
+        lens : torch.Tensor
+            Relative lengths of ``sig_to_toks(sig, lens)`` (and of its codes,
+            latents and decoded waveform), exact for the token transforms.
+        """
+        counts, full = self._counts(lens, num_samples)
+        counts = self.compressor.num_output_frames(self.encoder.num_output_frames(counts))
+        full = self.compressor.num_output_frames(self.encoder.num_output_frames(full))
+        return counts.float() / full.float()
+
+    def feats_lens(self, lens: Tensor, num_samples: int) -> Tensor:
+        """Relative lengths of the features of a padded batch of waveforms.
+
+        Arguments
+        ---------
+        lens : torch.Tensor
+            Relative lengths of the waveforms, shape ``[B]``.
+        num_samples : int
+            Padded length of the waveforms.
+
+        Returns
+        -------
+        lens : torch.Tensor
+            Relative lengths of ``sig_to_feats(sig, lens)``.
+        """
+        counts, full = self._counts(lens, num_samples)
+        return (
+            self.encoder.num_output_frames(counts).float()
+            / self.encoder.num_output_frames(full).float()
+        )
+
+    @staticmethod
+    def _counts(lens: Tensor, num_samples: int) -> Tuple[Tensor, Tensor]:
+        counts = torch.round(lens.double() * num_samples).long().clamp(1, num_samples)
+        return counts, torch.tensor([num_samples], device=lens.device)
+
+    # ------------------------------------------------------------ validation
+    def _check_sig(self, sig: Tensor, lens: Optional[Tensor]) -> Tensor:
+        if not isinstance(sig, Tensor):
+            raise TypeError(f"`sig` must be a torch.Tensor, got {type(sig).__name__}")
+        if sig.ndim != 2:
+            raise ValueError(
+                f"`sig` must have shape [batch, samples], got {list(sig.shape)} "
+                "(mix multichannel audio down to mono first)"
+            )
+        if not sig.is_floating_point():
+            raise TypeError(f"`sig` must be a floating point waveform in [-1, 1], got {sig.dtype}")
+        if sig.shape[0] == 0 or sig.shape[1] == 0:
+            raise ValueError(f"`sig` is empty: shape {list(sig.shape)}")
+        if not bool(torch.isfinite(sig).all()):
+            raise ValueError("`sig` contains NaN or infinite values")
+        check_lens(lens, sig.shape[0])
+        return sig.to(self._dtype)
+
+    def _check_features(self, x: Tensor, name: str, dim: int, lens: Optional[Tensor]) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"`{name}` must be a torch.Tensor, got {type(x).__name__}")
+        if x.ndim != 3 or x.shape[-1] != dim:
+            raise ValueError(f"`{name}` must have shape [batch, time, {dim}], got {list(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"`{name}` must be floating point, got {x.dtype}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"`{name}` is empty: shape {list(x.shape)}")
+        check_lens(lens, x.shape[0])
+        return x.to(self._dtype)
+
+    def _check_toks(self, toks: Tensor, lens: Optional[Tensor]) -> Tensor:
+        if not isinstance(toks, Tensor):
+            raise TypeError(f"`toks` must be a torch.Tensor, got {type(toks).__name__}")
+        if toks.ndim != 2:
+            raise ValueError(f"`toks` must have shape [batch, tokens], got {list(toks.shape)}")
+        if toks.is_floating_point() or toks.is_complex() or toks.dtype == torch.bool:
+            raise TypeError(f"`toks` must be an integer tensor, got {toks.dtype}")
+        if toks.shape[0] == 0 or toks.shape[1] == 0:
+            raise ValueError(f"`toks` is empty: shape {list(toks.shape)}")
+        low, high = toks.min().item(), toks.max().item()
+        if low < 0 or high >= self.codebook_size:
+            raise ValueError(
+                f"`toks` must lie in [0, {self.codebook_size}) for this codec, "
+                f"got values in [{low}, {high}]"
+            )
+        check_lens(lens, toks.shape[0])
+        return toks
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.decompressor.in_proj.weight.dtype
+
+    # ------------------------------------------------------------- stages
+    def _encode(self, sig: Tensor, lens: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        feats, feats_lens = self.encoder(sig, lens)
+        return feats, None if lens is None else feats_lens
+
+    def _compress(self, feats: Tensor, lens: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        lats, lats_lens = self.compressor(feats, lens)
+        lats = nn.functional.normalize(lats, dim=-1)
+        return lats, None if lens is None else lats_lens
+
+    def _decompress(self, codes: Tensor, lens: Optional[Tensor]) -> Tensor:
+        return self.decompressor(codes, lens)[0]
+
+    def _decode(self, feats: Tensor, lens: Optional[Tensor]) -> Tensor:
+        return self.decoder(feats, lens)[0]
+
+    # --------------------------------------------------------- sig -> any
+    def sig_to_feats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> encoder features ``[B, frames, dim]``."""
+        return self._encode(self._check_sig(sig, lens), lens)[0]
+
+    def sig_to_lats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> latents ``[B, tokens, D]``."""
+        return self._compress(*self._encode(self._check_sig(sig, lens), lens))[0]
+
+    def sig_to_toks(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> tokens ``[B, tokens]`` (int64).
+
+        The relative lengths of the tokens are ``toks_lens(lens, samples)``.
+        """
+        return self.quantizer.lats_to_toks(self.sig_to_lats(sig, lens))
+
+    def sig_to_codes(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> codes ``[B, tokens, D]``."""
+        return self.quantizer.lats_to_codes(self.sig_to_lats(sig, lens))
+
+    def sig_to_qfeats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> decompressed features ``[B, frames, dim]``."""
+        lats, lats_lens = self._compress(*self._encode(self._check_sig(sig, lens), lens))
+        return self._decompress(self.quantizer.lats_to_codes(lats), lats_lens)
+
+    def sig_to_sig(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Waveform ``[B, samples]`` -> reconstruction at the output rate.
+
+        Each item is cut (or extended by repeating its last sample) to its
+        input duration: ``int(samples * sample_rate_output / sample_rate_input)``.
+        """
+        return self.forward(sig, lens)[2]
+
+    def forward(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """Encodes and decodes a batch of waveforms.
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveforms at ``sample_rate_input``, shape ``[B, samples]``.
+        lens : torch.Tensor, optional
+            Relative lengths, shape ``[B]``.
+
+        Returns
+        -------
+        toks : torch.Tensor
+            Tokens, ``[B, tokens]``.
+        codes : torch.Tensor
+            Codes, ``[B, tokens, D]``.
+        rec_sig : torch.Tensor
+            Reconstruction at ``sample_rate_output`` with the input's duration.
+        """
+        sig = self._check_sig(sig, lens)
+        lats, lats_lens = self._compress(*self._encode(sig, lens))
+        codes = self.quantizer.lats_to_codes(lats)
+        rec_sig = self._decode(self._decompress(codes, lats_lens), lats_lens)
+        ratio = self.sample_rate_output / self.sample_rate_input
+        rec_sig = _fit_length(rec_sig, lats_lens, sig.shape[1], lens, ratio)
+        return self.quantizer.lats_to_toks(lats), codes, rec_sig
+
+    # ------------------------------------------------------- feats -> any
+    def feats_to_lats(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Encoder features ``[B, frames, dim]`` -> latents ``[B, tokens, D]``."""
+        feats = self._check_features(feats, "feats", self.encoder.dim, lens)
+        return self._compress(feats, lens)[0]
+
+    def feats_to_toks(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Encoder features -> tokens ``[B, tokens]``."""
+        return self.quantizer.lats_to_toks(self.feats_to_lats(feats, lens))
+
+    def feats_to_codes(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Encoder features -> codes ``[B, tokens, D]``."""
+        return self.quantizer.lats_to_codes(self.feats_to_lats(feats, lens))
+
+    def feats_to_qfeats(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Encoder features -> decompressed features (through the quantizer)."""
+        feats = self._check_features(feats, "feats", self.encoder.dim, lens)
+        lats, lats_lens = self._compress(feats, lens)
+        return self._decompress(self.quantizer.lats_to_codes(lats), lats_lens)
+
+    def feats_to_sig(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Features ``[B, frames, dim]`` (encoder or decompressed) -> waveform.
+
+        Decoding continuous encoder features skips the quantizer (the
+        decoder's training condition). The output has ``frames * hop``
+        samples per item.
+        """
+        feats = self._check_features(feats, "feats", self.decoder.input_dim, lens)
+        return self._decode(feats, lens)
+
+    # -------------------------------------------------------- lats -> any
+    def lats_to_toks(self, lats: Tensor) -> Tensor:
+        """Latents ``[B, tokens, D]`` -> tokens ``[B, tokens]``."""
+        return self.quantizer.lats_to_toks(lats)
+
+    def lats_to_codes(self, lats: Tensor) -> Tensor:
+        """Latents ``[B, tokens, D]`` -> codes ``[B, tokens, D]``."""
+        return self.quantizer.lats_to_codes(lats)
+
+    def lats_to_qfeats(self, lats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Latents ``[B, tokens, D]`` -> decompressed features."""
+        lats = self._check_features(lats, "lats", self.code_dim, lens)
+        return self._decompress(self.quantizer.lats_to_codes(lats), lens)
+
+    # -------------------------------------------------------- toks -> any
+    def toks_to_codes(self, toks: Tensor) -> Tensor:
+        """Tokens ``[B, tokens]`` -> codes ``[B, tokens, D]``."""
+        return self.quantizer.toks_to_codes(self._check_toks(toks, None)).to(self._dtype)
+
+    def toks_to_qfeats(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Tokens ``[B, tokens]`` -> decompressed features ``[B, frames, dim]``."""
+        codes = self.quantizer.toks_to_codes(self._check_toks(toks, lens)).to(self._dtype)
+        return self._decompress(codes, lens)
+
+    def toks_to_sig(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Tokens ``[B, tokens]`` -> waveform at ``sample_rate_output``.
+
+        ``lens`` are the relative lengths of the tokens (see ``toks_lens``);
+        the output has ``tokens * samples_per_token`` (output-rate) samples
+        and the same relative lengths.
+        """
+        return self._decode(self.toks_to_qfeats(toks, lens), lens)
+
+    # ------------------------------------------------------- codes -> any
+    def codes_to_toks(self, codes: Tensor) -> Tensor:
+        """Codes ``[B, tokens, D]`` -> tokens ``[B, tokens]``."""
+        return self.quantizer.codes_to_toks(codes)
+
+    def codes_to_qfeats(self, codes: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Codes ``[B, tokens, D]`` -> decompressed features."""
+        codes = self._check_features(codes, "codes", self.code_dim, lens)
+        return self._decompress(codes, lens)
+
+    def codes_to_sig(self, codes: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output``."""
+        return self._decode(self.codes_to_qfeats(codes, lens), lens)
+
+    # ----------------------------------------------------------- loading
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "FocalCodec":
+        """Builds a randomly initialized codec from an official ``config.json`` dict."""
+        from speechbrain_focalcodec.checkpoints import codec_from_config
+
+        return codec_from_config(config)
+
+    @classmethod
+    def from_pretrained(cls, source: Union[str, Path], **hub_kwargs: Any) -> "FocalCodec":
+        """Loads a pretrained codec (in eval mode).
+
+        Arguments
+        ---------
+        source : str or Path
+            A Hugging Face repository id (e.g. ``lucadellalib/focalcodec_50hz``),
+            a local directory holding ``config.json`` and ``model.safetensors``,
+            or a local ``<name>.json`` next to ``<name>.safetensors``.
+        **hub_kwargs : dict
+            Forwarded to ``huggingface_hub.hf_hub_download`` (``revision``,
+            ``cache_dir``, ``token``, ``local_files_only``...).
+
+        Returns
+        -------
+        codec : FocalCodec
+        """
+        from speechbrain_focalcodec.checkpoints import load_pretrained
+
+        return load_pretrained(source, **hub_kwargs)
+
+    def save_pretrained(self, directory: Union[str, Path]) -> None:
+        """Writes ``config.json`` and ``model.safetensors`` (official layout).
+
+        Arguments
+        ---------
+        directory : str or Path
+            Output directory (created if needed).
+        """
+        from speechbrain_focalcodec.checkpoints import save_pretrained
+
+        save_pretrained(self, directory)
+
+
+def _fit_length(
+    rec_sig: Tensor,
+    rec_lens: Optional[Tensor],
+    num_samples: int,
+    lens: Optional[Tensor],
+    ratio: float,
+) -> Tensor:
+    """Cuts or extends (repeating the last sample) each item to its input duration.
+
+    Arguments
+    ---------
+    rec_sig : torch.Tensor
+        Decoded waveforms, ``[B, samples_out]``.
+    rec_lens : torch.Tensor, optional
+        Their relative lengths.
+    num_samples : int
+        Padded length of the input waveforms.
+    lens : torch.Tensor, optional
+        Relative lengths of the input waveforms.
+    ratio : float
+        Output over input sample rate.
+
+    Returns
+    -------
+    rec_sig : torch.Tensor
+        ``[B, int(num_samples * ratio)]``, zero past each item's duration.
+    """
+    batch, length = rec_sig.shape
+    out_len = int(num_samples * ratio)
+    have = lens_to_num_frames(rec_lens, length)
+    if have is None:
+        have = torch.full((batch,), length, device=rec_sig.device)
+    if lens is None:
+        want = None
+    else:
+        counts = torch.round(lens.double() * num_samples).long().clamp(1, num_samples)
+        want = (counts.double() * ratio).long()
+    steps = torch.arange(out_len, device=rec_sig.device)
+    index = torch.minimum(steps[None, :], (have - 1)[:, None])
+    rec_sig = rec_sig.gather(1, index)
+    if want is None:
+        return rec_sig
+    return rec_sig.masked_fill(padding_mask(want, out_len), 0.0)

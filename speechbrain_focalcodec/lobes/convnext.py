@@ -1,0 +1,165 @@
+"""ConvNeXt backbone shared by the Vocos and WaveNeXt decoders.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.padding import causal_pad, zero_padding
+
+__all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depth-wise convolution, LayerNorm, MLP and a layer-scaled residual.
+
+    Arguments
+    ---------
+    dim : int
+        Channels.
+    ffn_dim : int
+        Hidden size of the MLP.
+    kernel_size : int
+        Depth-wise convolution kernel.
+    layerscale_init : float
+        Initial layer-scale gain.
+    causal : bool
+        Causal convolution.
+    pad_mode : str
+        How a causal convolution pads the first frame: ``"replicate"`` (Vocos)
+        or ``"constant"`` (WaveNeXt).
+
+    Example
+    -------
+    >>> block = ConvNeXtBlock(16, 48, kernel_size=7, layerscale_init=0.1)
+    >>> block(torch.randn(2, 10, 16)).shape
+    torch.Size([2, 10, 16])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        ffn_dim: int,
+        kernel_size: int = 7,
+        layerscale_init: float = 1e-6,
+        causal: bool = False,
+        pad_mode: str = "replicate",
+    ) -> None:
+        super().__init__()
+        self.causal = causal
+        self.pad_mode = pad_mode
+        self.causal_pad = kernel_size - 1
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=0 if causal else "same", groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, ffn_dim)
+        self.activation = nn.GELU()
+        self.pwconv2 = nn.Linear(ffn_dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), layerscale_init))
+
+    def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+        """Applies the block.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        """
+        h = x.transpose(1, 2)
+        if self.causal:
+            h = causal_pad(h, self.causal_pad, self.pad_mode)
+        else:
+            h = zero_padding(h, num_frames, time_dim=-1)
+        h = self.norm(self.dwconv(h).transpose(1, 2))
+        h = self.pwconv2(self.activation(self.pwconv1(h)))
+        return x + self.gamma * h
+
+
+class ConvNeXtBackbone(nn.Module):
+    """Input convolution, LayerNorm, ConvNeXt blocks and a final LayerNorm.
+
+    Arguments
+    ---------
+    input_dim : int
+        Input channels.
+    num_layers : int
+        Number of ConvNeXt blocks.
+    dim : int
+        Hidden channels.
+    ffn_dim : int
+        Hidden size of the block MLPs.
+    kernel_size : int
+        Kernel of the input and depth-wise convolutions.
+    layerscale_init : float, optional
+        Initial layer-scale gain; ``1 / num_layers`` if None.
+    causal : bool
+        Causal convolutions.
+    pad_mode : str
+        Causal first-frame padding, ``"replicate"`` or ``"constant"``.
+
+    Example
+    -------
+    >>> backbone = ConvNeXtBackbone(32, num_layers=2, dim=16, ffn_dim=48)
+    >>> backbone(torch.randn(2, 10, 32)).shape
+    torch.Size([2, 10, 16])
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_layers: int = 8,
+        dim: int = 512,
+        ffn_dim: int = 1536,
+        kernel_size: int = 7,
+        layerscale_init: Optional[float] = None,
+        causal: bool = False,
+        pad_mode: str = "replicate",
+    ) -> None:
+        super().__init__()
+        if layerscale_init is None:
+            layerscale_init = 1.0 / num_layers
+        self.causal = causal
+        self.pad_mode = pad_mode
+        self.causal_pad = kernel_size - 1
+        self.embedding = nn.Conv1d(input_dim, dim, kernel_size, padding=0 if causal else "same")
+        self.input_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.layers = nn.ModuleList(
+            ConvNeXtBlock(dim, ffn_dim, kernel_size, layerscale_init, causal, pad_mode)
+            for _ in range(num_layers)
+        )
+        self.output_norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+        """Applies the backbone.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, input_dim]``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[batch, time, dim]``.
+        """
+        h = x.transpose(1, 2)
+        if self.causal:
+            h = causal_pad(h, self.causal_pad, self.pad_mode)
+        else:
+            h = zero_padding(h, num_frames, time_dim=-1)
+        h = self.input_norm(self.embedding(h).transpose(1, 2))
+        for layer in self.layers:
+            h = layer(h, num_frames)
+        return self.output_norm(h)

@@ -1,0 +1,255 @@
+"""Focal modulation for 1-D sequences (Yang et al., "Focal Modulation
+Networks", https://arxiv.org/abs/2203.11926), offline and causal.
+
+A focal modulation layer projects every frame into a query, a context and
+gates. The context is aggregated hierarchically by depth-wise convolutions of
+growing kernels plus a global term (the mean over the utterance offline, a
+long causal window when streaming); the gated sum modulates the query.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.activations import DynamicTanh
+from speechbrain_focalcodec.lobes.feed_forward import FeedForward
+from speechbrain_focalcodec.lobes.padding import causal_pad, masked_mean, zero_padding
+
+__all__ = ["FocalBlock", "FocalModulation"]
+
+
+class FocalModulation(nn.Module):
+    """Focal modulation layer.
+
+    Arguments
+    ---------
+    dim : int
+        Input and output channels.
+    focal_window : int
+        Kernel size of the first focal level.
+    focal_level : int
+        Number of focal levels; level ``k`` has kernel
+        ``focal_window + k * focal_factor``.
+    focal_factor : int
+        Kernel growth per level.
+    dropout : float
+        Dropout on the output.
+    use_post_norm : bool
+        Normalize the modulated output (LayerNorm, or DynamicTanh if causal).
+    tanhscale_init : float
+        Initial DynamicTanh scale (causal post-norm only).
+    normalize_modulator : bool
+        Divide the aggregated context by the number of levels plus one.
+    causal : bool
+        Causal convolutions and a windowed global context instead of the mean.
+    window_size : int
+        Length of the causal global context window (causal only).
+
+    Example
+    -------
+    >>> layer = FocalModulation(16, focal_window=3, focal_level=2, focal_factor=2)
+    >>> layer(torch.randn(2, 10, 16)).shape
+    torch.Size([2, 10, 16])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        focal_window: int = 14,
+        focal_level: int = 2,
+        focal_factor: int = 4,
+        dropout: float = 0.0,
+        use_post_norm: bool = False,
+        tanhscale_init: float = 0.5,
+        normalize_modulator: bool = False,
+        causal: bool = False,
+        window_size: int = 512,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.focal_level = focal_level
+        self.normalize_modulator = normalize_modulator
+        self.causal = causal
+        self.in_proj = nn.Linear(dim, 2 * dim + focal_level + 1)
+        kernel_sizes = [focal_window + k * focal_factor for k in range(focal_level)]
+        if causal:
+            # The global context of a causal layer is a long depth-wise window.
+            kernel_sizes.append(window_size)
+        self.kernel_sizes = kernel_sizes
+        self.layers = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(
+                    dim,
+                    dim,
+                    kernel_size,
+                    padding=0 if causal else "same",
+                    groups=dim,
+                ),
+                nn.GELU(),
+            )
+            for kernel_size in kernel_sizes
+        )
+        self.activation = nn.GELU()
+        self.context_proj = nn.Conv1d(dim, dim, kernel_size=1)
+        self.out_proj = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+        if not use_post_norm:
+            self.norm = nn.Identity()
+        elif causal:
+            self.norm = DynamicTanh(dim, tanhscale_init)
+        else:
+            self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+        """Modulates every frame with its aggregated context.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item (offline layers only look at those).
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        """
+        query, context, gates = (
+            self.in_proj(x).transpose(1, 2).split([self.dim, self.dim, self.focal_level + 1], dim=1)
+        )
+        aggregated = torch.zeros_like(query)
+        for level, layer in enumerate(self.layers):
+            if self.causal:
+                context = causal_pad(context, self.kernel_sizes[level] - 1)
+            else:
+                # "same" zero padding: padded frames must read as zeros too.
+                context = zero_padding(context, num_frames, time_dim=-1)
+            context = layer(context)
+            aggregated = aggregated + context * gates[:, level : level + 1]
+        if not self.causal:
+            global_context = self.activation(masked_mean(context, num_frames))
+            aggregated = aggregated + global_context[..., None] * gates[:, -1:]
+        if self.normalize_modulator:
+            aggregated = aggregated / (self.focal_level + 1)
+        output = (query * self.context_proj(aggregated)).transpose(1, 2)
+        return self.dropout(self.out_proj(self.norm(output)))
+
+
+class FocalBlock(nn.Module):
+    """Focal modulation and feed-forward sub-layers with residual connections.
+
+    Normalization is LayerNorm offline and DynamicTanh when causal; it comes
+    before each sub-layer, or after it with ``use_post_norm``.
+
+    Arguments
+    ---------
+    dim : int
+        Input and output channels.
+    ffn_dim : int
+        Hidden size of the feed-forward sub-layer.
+    focal_window : int
+        See ``FocalModulation``.
+    focal_level : int
+        See ``FocalModulation``.
+    focal_factor : int
+        See ``FocalModulation``.
+    dropout : float
+        Dropout of both sub-layers.
+    use_post_norm : bool
+        Normalize after the sub-layers instead of before.
+    use_layerscale : bool
+        Scale each sub-layer output by a learnable per-channel gain.
+    layerscale_init : float
+        Initial gain.
+    tanhscale_init : float
+        Initial DynamicTanh scale (causal only).
+    normalize_modulator : bool
+        See ``FocalModulation``.
+    causal : bool
+        Causal focal modulation and DynamicTanh normalization.
+    window_size : int
+        See ``FocalModulation``.
+
+    Example
+    -------
+    >>> block = FocalBlock(16, 64, focal_window=3, causal=True, window_size=8)
+    >>> block(torch.randn(2, 10, 16)).shape
+    torch.Size([2, 10, 16])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        ffn_dim: int,
+        focal_window: int = 14,
+        focal_level: int = 2,
+        focal_factor: int = 4,
+        dropout: float = 0.0,
+        use_post_norm: bool = False,
+        use_layerscale: bool = False,
+        layerscale_init: float = 1e-4,
+        tanhscale_init: float = 0.5,
+        normalize_modulator: bool = False,
+        causal: bool = False,
+        window_size: int = 512,
+    ) -> None:
+        super().__init__()
+        self.use_post_norm = use_post_norm
+        self.use_layerscale = use_layerscale
+
+        def norm() -> nn.Module:
+            return DynamicTanh(dim, tanhscale_init) if causal else nn.LayerNorm(dim)
+
+        self.modulation_norm = norm()
+        self.modulation = FocalModulation(
+            dim,
+            focal_window,
+            focal_level,
+            focal_factor,
+            dropout,
+            use_post_norm,
+            tanhscale_init,
+            normalize_modulator,
+            causal,
+            window_size,
+        )
+        self.feed_forward_norm = norm()
+        self.feed_forward = FeedForward(dim, ffn_dim, dropout)
+        if use_layerscale:
+            self.modulation_gamma = nn.Parameter(torch.full((dim,), layerscale_init))
+            self.feed_forward_gamma = nn.Parameter(torch.full((dim,), layerscale_init))
+
+    def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+        """Applies the block.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        """
+        if self.use_post_norm:
+            h = self.modulation_norm(self.modulation(x, num_frames))
+        else:
+            h = self.modulation(self.modulation_norm(x), num_frames)
+        if self.use_layerscale:
+            h = h * self.modulation_gamma
+        x = x + h
+        if self.use_post_norm:
+            h = self.feed_forward_norm(self.feed_forward(x))
+        else:
+            h = self.feed_forward(self.feed_forward_norm(x))
+        if self.use_layerscale:
+            h = h * self.feed_forward_gamma
+        return x + h
