@@ -37,6 +37,7 @@ __all__ = [
     "CheckpointError",
     "codec_config",
     "codec_from_config",
+    "hparams_yaml",
     "load_pretrained",
     "load_state_dict",
     "read_state_dict",
@@ -53,6 +54,7 @@ OFFICIAL_CHECKPOINTS = (
 )
 
 CONFIG_FILE = "config.json"
+HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "model.safetensors"
 LEGACY_WEIGHTS_FILE = "model.pt"
 
@@ -167,6 +169,74 @@ def codec_config(codec: FocalCodec) -> Dict[str, Any]:
         config[f"{slot}_name"] = name
         config[f"{slot}_config"] = kwargs
     return config
+
+
+def hparams_yaml(
+    config: Mapping[str, Any], weights_source: Optional[str] = None, title: str = "FocalCodec"
+) -> str:
+    """SpeechBrain ``hyperparams.yaml`` text that builds and loads a codec.
+
+    The yaml builds the five lobes with HyperPyYAML and loads the weights with
+    ``FocalCodecPretrainer`` for ``FocalCodecInterface.from_hparams``.
+
+    Arguments
+    ---------
+    config : dict
+        Official codec config (``codec_config(codec)`` or a ``config.json``).
+    weights_source : str, optional
+        Hugging Face repository or local directory of ``model.safetensors``;
+        None reads the weights next to the yaml (the ``from_hparams`` source).
+    title : str
+        First comment line.
+
+    Returns
+    -------
+    text : str
+    """
+    codec = codec_from_config(config) if "encoder_config" in config else None
+    if codec is None:
+        raise CheckpointError("hparams_yaml needs a full codec config")
+    config = codec_config(codec)
+    classes = {
+        "encoder": "speechbrain_focalcodec.lobes.WavLM",
+        "compressor": "speechbrain_focalcodec.lobes.FocalCompressor",
+        "quantizer": "speechbrain_focalcodec.lobes.BinarySphericalQuantizer",
+        "decompressor": "speechbrain_focalcodec.lobes.FocalDecompressor",
+        "decoder": f"speechbrain_focalcodec.lobes.{config['decoder_name']}",
+    }
+    source = "null" if weights_source is None else weights_source
+    lines = [
+        f"# {title}",
+        f"# {codec.sample_rate_input} Hz in, {codec.sample_rate_output} Hz out, "
+        f"{codec.token_rate:g} tokens/s, {codec.codebook_size} codes, "
+        f"{codec.bitrate / 1000:.2f} kbps, {'causal' if codec.causal else 'non-causal'}.",
+        "# Load with speechbrain_focalcodec.inference.FocalCodecInterface.from_hparams.",
+        "",
+        "# Hugging Face repository id or local directory holding model.safetensors;",
+        "# null = next to this file (the `source` given to from_hparams).",
+        f"weights_source: {source}",
+        f"sample_rate: {codec.sample_rate_input}",
+        f"sample_rate_output: {codec.sample_rate_output}",
+        "",
+    ]
+    for slot, class_path in classes.items():
+        lines.append(f"{slot}: !new:{class_path}")
+        for key, value in config[f"{slot}_config"].items():
+            lines.append(f"    {key}: {json.dumps(value)}")
+        lines.append("")
+    lines += [
+        "codec: !new:speechbrain_focalcodec.FocalCodec",
+        *[f"    {slot}: !ref <{slot}>" for slot in classes],
+        "",
+        "modules:",
+        "    codec: !ref <codec>",
+        "",
+        "pretrainer: !new:speechbrain_focalcodec.inference.FocalCodecPretrainer",
+        "    codec: !ref <codec>",
+        "    source: !ref <weights_source>",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------- state dict
@@ -358,7 +428,10 @@ def load_pretrained(source: Union[str, Path], **hub_kwargs: Any) -> FocalCodec:
 
 
 def save_pretrained(codec: FocalCodec, directory: Union[str, Path]) -> None:
-    """Writes ``config.json`` and ``model.safetensors`` to ``directory``.
+    """Writes ``config.json``, ``model.safetensors`` and ``hyperparams.yaml``.
+
+    The directory then loads with ``FocalCodec.from_pretrained`` (and the
+    official package) and with ``FocalCodecInterface.from_hparams``.
 
     Arguments
     ---------
@@ -371,8 +444,11 @@ def save_pretrained(codec: FocalCodec, directory: Union[str, Path]) -> None:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    config = codec_config(codec)
     with open(directory / CONFIG_FILE, "w", encoding="utf-8") as stream:
-        json.dump(codec_config(codec), stream, indent=2)
+        json.dump(config, stream, indent=2)
+    with open(directory / HPARAMS_FILE, "w", encoding="utf-8") as stream:
+        stream.write(hparams_yaml(config))
     state_dict = {
         key: value.detach().cpu().contiguous() for key, value in codec.state_dict().items()
     }

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
+from speechbrain.utils.checkpoints import mark_as_transfer, register_checkpoint_hooks
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
@@ -40,6 +41,7 @@ from speechbrain_focalcodec.lobes.wavlm import WavLM
 __all__ = ["FocalCodec"]
 
 
+@register_checkpoint_hooks
 class FocalCodec(nn.Module):
     """Low-bitrate single-codebook speech codec.
 
@@ -65,9 +67,9 @@ class FocalCodec(nn.Module):
     ...         [16] * 7, num_layers=1, dim=32, ffn_dim=64, num_heads=4, conv_pos=8,
     ...         conv_pos_groups=4,
     ...     ),
-    ...     compressor=FocalCompressor(32, 8, hidden_dims=[16], downscale_factors=[1]),
+    ...     compressor=FocalCompressor(32, 8, [16], downscale_factors=[1], focal_window=3),
     ...     quantizer=BinarySphericalQuantizer(codebook_size=256),
-    ...     decompressor=FocalDecompressor(8, 32, hidden_dims=[16], upscale_factors=[1]),
+    ...     decompressor=FocalDecompressor(8, 32, [16], upscale_factors=[1], focal_window=3),
     ...     decoder=Vocos(input_dim=32, num_layers=1, dim=16, ffn_dim=32),
     ... ).eval()
     >>> codec.token_rate, codec.codebook_size, codec.bitrate
@@ -457,8 +459,25 @@ class FocalCodec(nn.Module):
 
         return load_pretrained(source, **hub_kwargs)
 
+    @mark_as_transfer
+    def load_weights(self, path: Union[str, Path]) -> None:
+        """Loads weights strictly from a state-dict file (either official layout).
+
+        ``path`` may hold safetensors or a weights-only torch file; this is
+        also the hook SpeechBrain's ``Pretrainer`` uses for this class.
+
+        Arguments
+        ---------
+        path : str or Path
+            Weights file.
+        """
+        from speechbrain_focalcodec.checkpoints import load_state_dict, read_state_dict
+
+        load_state_dict(self, read_state_dict(path))
+
     def save_pretrained(self, directory: Union[str, Path]) -> None:
-        """Writes ``config.json`` and ``model.safetensors`` (official layout).
+        """Writes ``config.json`` and ``model.safetensors`` (official layout)
+        and a SpeechBrain ``hyperparams.yaml``.
 
         Arguments
         ---------

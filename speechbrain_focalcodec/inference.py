@@ -1,0 +1,224 @@
+"""SpeechBrain inference interface for pretrained FocalCodec models.
+
+A model directory (local or on the Hugging Face Hub) follows SpeechBrain's
+convention: a ``hyperparams.yaml`` that builds the codec (key ``codec``), a
+``modules`` dict and a ``pretrainer``. With ``FocalCodecPretrainer`` the
+weights are ``model.safetensors`` next to the yaml, or in another directory
+or repository named by the yaml (the ``hparams/*.yaml`` of this package point
+at the official repositories this way).
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.parameter_transfer import Pretrainer
+from torch import Tensor
+
+from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.codec import FocalCodec
+
+__all__ = ["FocalCodecInterface", "FocalCodecPretrainer"]
+
+
+class FocalCodecPretrainer(Pretrainer):
+    """Fetches and loads the weights of a ``FocalCodec`` for ``from_hparams``.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec built by the yaml.
+    source : str, optional
+        Hugging Face repository id or local directory holding the weights;
+        None means the ``source`` given to ``from_hparams``.
+    filename : str
+        Name of the weights file (safetensors or weights-only torch file, in
+        either official key layout).
+    collect_in : str or Path, optional
+        Where to collect (link or copy) the fetched file; ``from_hparams``
+        sets it to its ``savedir``.
+    """
+
+    def __init__(
+        self,
+        codec: FocalCodec,
+        source: Optional[str] = None,
+        filename: str = "model.safetensors",
+        collect_in: Optional[Union[str, Path]] = None,
+    ) -> None:
+        super().__init__(collect_in=collect_in, loadables={"codec": codec})
+        self.source = source
+        self.filename = filename
+
+    def collect_files(self, default_source: Optional[Any] = None, **kwargs: Any) -> dict:
+        """Fetches the weights from ``source`` (or ``default_source``).
+
+        Arguments
+        ---------
+        default_source : str or Path, optional
+            The ``source`` of ``from_hparams``.
+        **kwargs : dict
+            Forwarded to ``Pretrainer.collect_files``.
+
+        Returns
+        -------
+        paths : dict
+            Local path of the weights, under key ``codec``.
+        """
+        source = self.source if self.source is not None else default_source
+        if source is None:
+            raise ValueError("FocalCodecPretrainer needs a `source` for the weights")
+        self.paths.setdefault("codec", f"{str(source).rstrip('/')}/{self.filename}")
+        return super().collect_files(default_source=default_source, **kwargs)
+
+
+class FocalCodecInterface(Pretrained):
+    """Ready-to-use FocalCodec: waveforms to tokens and back.
+
+    Arguments
+    ---------
+    *args : tuple
+    **kwargs : dict
+        Forwarded to ``speechbrain.inference.interfaces.Pretrained``.
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.checkpoints import codec_from_config
+    >>> model_dir = getfixture("tmpdir") / "tiny_codec"
+    >>> codec_from_config({  # a tiny random codec saved like a trained one
+    ...     "encoder_config": {"hidden_dims": [8] * 7, "num_layers": 1, "dim": 16,
+    ...                        "ffn_dim": 32, "num_heads": 2, "conv_pos": 4, "conv_pos_groups": 2},
+    ...     "compressor_config": {"input_dim": 16, "output_dim": 4, "hidden_dims": [8],
+    ...                           "downscale_factors": [1], "focal_window": 3},
+    ...     "quantizer_config": {"codebook_size": 16},
+    ...     "decompressor_config": {"input_dim": 4, "output_dim": 16, "hidden_dims": [8],
+    ...                             "upscale_factors": [1], "focal_window": 3},
+    ...     "decoder_name": "Vocos",
+    ...     "decoder_config": {"input_dim": 16, "num_layers": 1, "dim": 8, "ffn_dim": 8},
+    ... }).save_pretrained(model_dir)
+    >>> codec = FocalCodecInterface.from_hparams(
+    ...     source=str(model_dir), savedir=str(getfixture("tmpdir") / "savedir")
+    ... )
+    >>> wavs, wav_lens = torch.randn(2, 16000), torch.tensor([1.0, 0.5])
+    >>> toks = codec.encode_batch(wavs, wav_lens)
+    >>> toks.shape
+    torch.Size([2, 49])
+    >>> codec.decode_batch(toks, codec.toks_lens(wav_lens, wavs.shape[1])).shape
+    torch.Size([2, 15680])
+    """
+
+    MODULES_NEEDED = ["codec"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.codec: FocalCodec = self.mods.codec
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the input waveforms (Hz)."""
+        return self.codec.sample_rate_input
+
+    @property
+    def sample_rate_output(self) -> int:
+        """Rate of the decoded waveforms (Hz)."""
+        return self.codec.sample_rate_output
+
+    def toks_lens(self, wav_lens: Tensor, num_samples: int) -> Tensor:
+        """Relative lengths of the tokens that ``encode_batch`` returns.
+
+        Arguments
+        ---------
+        wav_lens : torch.Tensor
+            Relative lengths of the waveforms, shape ``[batch]``.
+        num_samples : int
+            Padded length of the waveforms.
+
+        Returns
+        -------
+        toks_lens : torch.Tensor
+            Relative lengths of the tokens, to pass to ``decode_batch``.
+        """
+        return self.codec.toks_lens(wav_lens.to(self.device), num_samples)
+
+    @torch.no_grad()
+    def encode_batch(self, wavs: Tensor, wav_lens: Optional[Tensor] = None) -> Tensor:
+        """Encodes a batch of waveforms into tokens.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms at ``sample_rate``, shape ``[batch, samples]``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths, shape ``[batch]``.
+
+        Returns
+        -------
+        toks : torch.Tensor
+            Tokens, shape ``[batch, tokens]`` (int64); their relative lengths
+            are ``toks_lens(wav_lens, samples)``.
+        """
+        wavs = wavs.to(self.device)
+        wav_lens = None if wav_lens is None else wav_lens.to(self.device)
+        return self.codec.sig_to_toks(wavs, wav_lens)
+
+    @torch.no_grad()
+    def decode_batch(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+        """Decodes a batch of tokens into waveforms.
+
+        Arguments
+        ---------
+        toks : torch.Tensor
+            Tokens, shape ``[batch, tokens]``.
+        lens : torch.Tensor, optional
+            Relative lengths of the tokens, shape ``[batch]``.
+
+        Returns
+        -------
+        wavs : torch.Tensor
+            Waveforms at ``sample_rate_output``, shape ``[batch, samples]``,
+            zero past each item's end; their relative lengths are ``lens``.
+        """
+        toks = toks.to(self.device)
+        lens = None if lens is None else lens.to(self.device)
+        return self.codec.toks_to_sig(toks, lens)
+
+    @torch.no_grad()
+    def encode_file(self, path: Union[str, Path]) -> Tensor:
+        """Encodes an audio file of any sample rate and channel count.
+
+        Arguments
+        ---------
+        path : str or Path
+            Audio file (channels are averaged, the rate is converted).
+
+        Returns
+        -------
+        toks : torch.Tensor
+            Tokens, shape ``[1, tokens]``.
+        """
+        sig = load_audio(path, self.sample_rate)
+        return self.encode_batch(sig[None])
+
+    @torch.no_grad()
+    def forward(self, wavs: Tensor, wav_lens: Optional[Tensor] = None) -> Tensor:
+        """Reconstructs a batch of waveforms (encode then decode).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms at ``sample_rate``, shape ``[batch, samples]``.
+        wav_lens : torch.Tensor, optional
+            Relative lengths, shape ``[batch]``.
+
+        Returns
+        -------
+        wavs : torch.Tensor
+            Reconstructions at ``sample_rate_output`` with the input durations.
+        """
+        wavs = wavs.to(self.device)
+        wav_lens = None if wav_lens is None else wav_lens.to(self.device)
+        return self.codec.sig_to_sig(wavs, wav_lens)
