@@ -1,0 +1,27 @@
+"""README.md tells the truth: its quickstart runs and CI runs its commands."""
+
+import re
+
+from tests.conftest import GOLDEN, ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def code_blocks(language: str) -> list:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_quickstart_runs_offline(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    quickstart = code_blocks("python")[0]
+    assert 'FocalCodec.from_pretrained("lucadellalib/focalcodec_50hz")' in quickstart
+    local = quickstart.replace("lucadellalib/focalcodec_50hz", str(GOLDEN / "tiny_50hz"))
+    exec(compile(local, "README quickstart", "exec"), {})
+    assert "torch.Size([1, 104]) 650 bit/s torch.Size([1, 33280])" in capsys.readouterr().out
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    install, test = code_blocks("bash")[:2]
+    assert install.strip().replace("pip install", "python -m pip install") in ci
+    assert test.strip() in ci
