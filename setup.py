@@ -26,7 +26,10 @@ setup(
         "soundfile>=0.12",
         "sentencepiece>=0.1.99",
     ],
-    extras_require={"dev": ["pytest>=7", "ruff>=0.5"]},
+    extras_require={
+        # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV).
+        "dev": ["pytest>=7", "ruff>=0.5", "transformers>=4.40"],
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

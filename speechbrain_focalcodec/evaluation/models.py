@@ -1,0 +1,341 @@
+"""Model-based speech quality metrics, as in the FocalCodec papers.
+
+* ``UTMOS``: predicted MOS, UTMOS22 strong learner (Saeki et al., 2022);
+* ``DWER``: word error rate between Whisper transcripts of the reference and
+  of the reconstruction, after Whisper's English normalizer;
+* ``SpeakerSimilarity``: cosine similarity (x100) of WavLM-base-sv speaker
+  embeddings of the reference and the reconstruction.
+
+Each downloads its model on first use (Hugging Face Hub, GitHub) or reads it
+from the local cache. When a model can be neither downloaded nor found in the
+cache, construction raises ``MetricUnavailable`` at once (no network
+retries), so that callers can log one line and go on with other metrics.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+import torchaudio
+from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
+from torch import Tensor
+
+__all__ = [
+    "DWER",
+    "MetricUnavailable",
+    "SpeakerSimilarity",
+    "UTMOS",
+    "load_metrics",
+    "reachable",
+]
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+class MetricUnavailable(RuntimeError):
+    """The model behind a metric can be neither downloaded nor found in the cache."""
+
+
+def reachable(host: str) -> bool:
+    """Whether ``host`` resolves, i.e. downloads from it can be attempted.
+
+    Honors ``HF_HUB_OFFLINE`` for the Hugging Face Hub.
+
+    Arguments
+    ---------
+    host : str
+        Host name.
+
+    Returns
+    -------
+    reachable : bool
+    """
+    if host.endswith("huggingface.co") and os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def _from_hub(load: Callable[[bool], Any], name: str) -> Any:
+    """Loads a Hugging Face model, from the cache only when the Hub is unreachable."""
+    online = reachable("huggingface.co")
+    try:
+        return load(not online)
+    except Exception as error:
+        where = "the Hub" if online else "the local cache (the Hub is unreachable)"
+        raise MetricUnavailable(f"{name} cannot be loaded from {where}: {error}") from None
+
+
+def _trim(sig: Tensor, lens: Optional[Tensor]) -> List[Tensor]:
+    if lens is None:
+        return list(sig)
+    counts = torch.round(lens * sig.shape[1]).long().tolist()
+    return [row[:count] for row, count in zip(sig, counts)]
+
+
+class UTMOS(MetricStats):
+    """Predicted mean opinion score (UTMOS22 strong, 1 to 5).
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate of the signals passed to ``append``.
+    model : torch.nn.Module, optional
+        A loaded predictor; by default ``utmos22_strong`` from
+        ``tarepan/SpeechMOS`` (torch.hub).
+    """
+
+    REPO = "tarepan/SpeechMOS:v1.2.0"
+
+    def __init__(self, sample_rate: int, model: Optional[torch.nn.Module] = None) -> None:
+        super().__init__(metric=None)
+        self.sample_rate = sample_rate
+        self.model = model if model is not None else self._load()
+
+    def _load(self) -> torch.nn.Module:
+        cached = Path(torch.hub.get_dir()) / self.REPO.replace("/", "_").replace(":", "_")
+        if not reachable("github.com") and not cached.is_dir():
+            raise MetricUnavailable("UTMOS needs github.com (torch.hub) or a cached copy")
+        try:
+            return torch.hub.load(
+                self.REPO, "utmos22_strong", trust_repo=True, skip_validation=True
+            )
+        except Exception as error:
+            raise MetricUnavailable(f"UTMOS cannot be loaded: {error}") from None
+
+    @torch.no_grad()
+    def append(self, ids: List[str], sig: Tensor, lens: Optional[Tensor] = None) -> None:
+        """Scores a batch of signals.
+
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        sig : torch.Tensor
+            Signals, ``[batch, samples]`` at ``sample_rate``.
+        lens : torch.Tensor, optional
+            Relative lengths.
+        """
+        self.model.to(sig.device).eval()
+        for utt_id, item in zip(ids, _trim(sig, lens)):
+            item = torchaudio.functional.resample(item, self.sample_rate, SAMPLE_RATE)
+            self.ids.append(utt_id)
+            self.scores.append(self.model(item[None], SAMPLE_RATE).item())
+
+
+class SpeakerSimilarity(MetricStats):
+    """Cosine similarity x100 of WavLM-base-sv speaker embeddings.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate of the signals passed to ``append``.
+    source : str
+        Hugging Face model.
+    model : torch.nn.Module, optional
+        A loaded ``AutoModelForAudioXVector``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        source: str = "microsoft/wavlm-base-sv",
+        model: Optional[torch.nn.Module] = None,
+    ) -> None:
+        super().__init__(metric=None)
+        self.sample_rate = sample_rate
+        if model is None:
+            try:
+                from transformers import AutoModelForAudioXVector
+            except ImportError:
+                raise MetricUnavailable(
+                    "Speaker similarity needs `pip install transformers`"
+                ) from None
+            model = _from_hub(
+                lambda offline: AutoModelForAudioXVector.from_pretrained(
+                    source, local_files_only=offline
+                ),
+                f"Speaker similarity model {source}",
+            )
+        self.model = model
+
+    @torch.no_grad()
+    def append(
+        self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Optional[Tensor] = None
+    ) -> None:
+        """Scores reconstructions against references.
+
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        hyp_sig : torch.Tensor
+            Reconstructions, ``[batch, samples]`` at ``sample_rate``.
+        ref_sig : torch.Tensor
+            References, same shape.
+        lens : torch.Tensor, optional
+            Relative lengths.
+        """
+        self.model.to(hyp_sig.device).eval()
+        for utt_id, hyp, ref in zip(ids, _trim(hyp_sig, lens), _trim(ref_sig, lens)):
+            pair = torchaudio.functional.resample(
+                torch.stack([hyp, ref]), self.sample_rate, SAMPLE_RATE
+            )
+            # The x-vector head needs a few frames.
+            pair = torch.nn.functional.pad(pair, [0, max(0, 4880 - pair.shape[1])])
+            embeddings = self.model(input_values=pair).embeddings
+            score = torch.nn.functional.cosine_similarity(embeddings[0], embeddings[1], dim=-1)
+            self.ids.append(utt_id)
+            self.scores.append(100.0 * score.item())
+
+
+class DWER(MetricStats):
+    """Word error rate of Whisper transcripts of reconstructions against those of
+    the references ("differential" WER: no ground-truth text needed).
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate of the signals passed to ``append``.
+    source : str
+        Whisper model on the Hugging Face Hub.
+    language : str
+        Transcription language.
+    """
+
+    def __init__(
+        self, sample_rate: int, source: str = "openai/whisper-small", language: str = "english"
+    ) -> None:
+        super().__init__(metric=None)
+        self.sample_rate = sample_rate
+        self.language = language
+        try:
+            from transformers import WhisperForConditionalGeneration, WhisperProcessor
+        except ImportError:
+            raise MetricUnavailable("dWER needs `pip install transformers`") from None
+        self.processor = _from_hub(
+            lambda offline: WhisperProcessor.from_pretrained(source, local_files_only=offline),
+            f"Whisper {source}",
+        )
+        self.model = _from_hub(
+            lambda offline: WhisperForConditionalGeneration.from_pretrained(
+                source, local_files_only=offline
+            ),
+            f"Whisper {source}",
+        )
+        self.wer = ErrorRateStats()
+
+    def clear(self) -> None:
+        """Forgets the accumulated statistics."""
+        super().clear()
+        if hasattr(self, "wer"):
+            self.wer.clear()
+
+    @torch.no_grad()
+    def transcribe(self, sigs: List[Tensor]) -> List[str]:
+        """Normalized Whisper transcripts.
+
+        Arguments
+        ---------
+        sigs : list of torch.Tensor
+            Signals at ``sample_rate``.
+
+        Returns
+        -------
+        texts : list of str
+        """
+        audio = [
+            torchaudio.functional.resample(sig, self.sample_rate, SAMPLE_RATE).cpu().numpy()
+            for sig in sigs
+        ]
+        inputs = self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        ids = self.model.eval().generate(
+            inputs.input_features.to(device), language=self.language, task="transcribe"
+        )
+        texts = self.processor.batch_decode(ids, skip_special_tokens=True)
+        return [self.processor.tokenizer.normalize(text) for text in texts]
+
+    def append(
+        self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Optional[Tensor] = None
+    ) -> None:
+        """Transcribes reconstructions and references and accumulates errors.
+
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        hyp_sig : torch.Tensor
+            Reconstructions, ``[batch, samples]`` at ``sample_rate``.
+        ref_sig : torch.Tensor
+            References, same shape.
+        lens : torch.Tensor, optional
+            Relative lengths.
+        """
+        self.model.to(hyp_sig.device)
+        hyps = self.transcribe(_trim(hyp_sig, lens))
+        refs = self.transcribe(_trim(ref_sig, lens))
+        self.wer.append(ids, [h.split() for h in hyps], [r.split() for r in refs])
+        self.ids += ids
+        self.scores += [
+            s["WER"]
+            for s in self.wer.scores[-len(ids) :]  # per-utterance WER (%)
+        ]
+
+    def summarize(self, field: Optional[str] = None) -> Any:
+        """Corpus-level WER (%), or the full ``ErrorRateStats`` summary.
+
+        Arguments
+        ---------
+        field : str, optional
+            A key of the summary (``"error_rate"`` is the WER).
+
+        Returns
+        -------
+        summary : dict or float
+        """
+        summary = self.wer.summarize()
+        return summary if field is None else summary[field]
+
+
+def load_metrics(
+    names: List[str], sample_rate: int, log: Optional[logging.Logger] = None
+) -> Dict[str, MetricStats]:
+    """Builds the available model-based metrics, logging one line per missing one.
+
+    Arguments
+    ---------
+    names : list of str
+        Among ``"utmos"``, ``"dwer"``, ``"speaker_similarity"``.
+    sample_rate : int
+        Rate of the signals that will be scored.
+    log : logging.Logger, optional
+        Where to report unavailable metrics.
+
+    Returns
+    -------
+    metrics : dict
+        Name -> metric, for those that could be loaded.
+    """
+    factories = {"utmos": UTMOS, "dwer": DWER, "speaker_similarity": SpeakerSimilarity}
+    unknown = sorted(set(names) - set(factories))
+    if unknown:
+        raise ValueError(f"Unknown metrics {unknown}; choose among {sorted(factories)}")
+    metrics = {}
+    for name in names:
+        try:
+            metrics[name] = factories[name](sample_rate)
+        except MetricUnavailable as error:
+            (log or logger).warning("Metric %s switched off: %s", name, error)
+    return metrics
