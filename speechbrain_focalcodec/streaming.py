@@ -26,6 +26,7 @@ from speechbrain_focalcodec.lobes.streaming import (
     DecoderStream,
     DecompressorStream,
     WavLMStream,
+    split_state,
 )
 
 __all__ = ["DecoderStep", "EncoderStep", "StreamDecoder", "StreamEncoder"]
@@ -78,12 +79,8 @@ class _Step(nn.Module):
         return list(self.named_children())
 
     def _split_state(self, state: State) -> List[State]:
-        parts, start = [], 0
-        for _, stream in self._named_streams():
-            size = len(stream.state_shapes())
-            parts.append(state[start : start + size])
-            start += size
-        return parts
+        sizes = [len(stream.state_shapes()) for _, stream in self._named_streams()]
+        return split_state(state, sizes)
 
 
 class EncoderStep(_Step):

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "FrameConverter",
     "KNNVoiceConverter",
     "LinearTransportConverter",
     "knn",
@@ -114,7 +115,33 @@ def matching_set(codec: nn.Module, sigs: Sequence[Tensor], kind: str = "feats") 
     return torch.cat(frames)
 
 
-class KNNVoiceConverter(nn.Module):
+class FrameConverter(nn.Module):
+    """Base of the converters: a checked frame-wise map of ``[batch, frames, dim]``."""
+
+    dim: int
+
+    def convert(self, qfeats: Tensor) -> Tensor:
+        """Converts checked features (implemented by subclasses)."""
+        raise NotImplementedError
+
+    def forward(self, qfeats: Tensor) -> Tensor:
+        """Converts features.
+
+        Arguments
+        ---------
+        qfeats : torch.Tensor
+            ``[batch, frames, dim]``.
+
+        Returns
+        -------
+        qfeats : torch.Tensor
+            Converted, same shape.
+        """
+        _check_feats(qfeats, "qfeats", self.dim)
+        return self.convert(qfeats)
+
+
+class KNNVoiceConverter(FrameConverter):
     """kNN-VC: every frame becomes the mean of its nearest target frames.
 
     Arguments
@@ -146,20 +173,13 @@ class KNNVoiceConverter(nn.Module):
         self.topk = topk
         self.num_splits = num_splits
 
-    def forward(self, qfeats: Tensor) -> Tensor:
-        """Converts features.
+    @property
+    def dim(self) -> int:
+        """Feature size."""
+        return self.matching_set.shape[1]
 
-        Arguments
-        ---------
-        qfeats : torch.Tensor
-            ``[batch, frames, dim]``.
-
-        Returns
-        -------
-        qfeats : torch.Tensor
-            Converted, same shape.
-        """
-        _check_feats(qfeats, "qfeats", self.matching_set.shape[1])
+    def convert(self, qfeats: Tensor) -> Tensor:
+        """Mean of the ``topk`` nearest neighbours of each frame."""
         neighbours = knn(qfeats, self.matching_set.to(qfeats.dtype), self.topk, self.num_splits)
         return neighbours.mean(dim=-2)
 
@@ -184,7 +204,7 @@ def _sqrtm(matrix: Tensor, inverse: bool = False) -> Tensor:
     return (vectors * roots) @ vectors.T
 
 
-class LinearTransportConverter(nn.Module):
+class LinearTransportConverter(FrameConverter):
     """Monge-Kantorovich linear transport between Gaussian fits of two speakers.
 
     Arguments
@@ -223,18 +243,11 @@ class LinearTransportConverter(nn.Module):
         self.register_buffer("target_mean", target_mean.to(dtype))
         self.register_buffer("transport", transport.to(dtype))
 
-    def forward(self, qfeats: Tensor) -> Tensor:
-        """Converts features.
+    @property
+    def dim(self) -> int:
+        """Feature size."""
+        return self.transport.shape[0]
 
-        Arguments
-        ---------
-        qfeats : torch.Tensor
-            ``[batch, frames, dim]``.
-
-        Returns
-        -------
-        qfeats : torch.Tensor
-            Converted, same shape.
-        """
-        _check_feats(qfeats, "qfeats", self.transport.shape[0])
+    def convert(self, qfeats: Tensor) -> Tensor:
+        """Applies the transport map to every frame."""
         return self.target_mean + (qfeats - self.source_mean) @ self.transport.T

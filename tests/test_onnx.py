@@ -13,6 +13,15 @@ from tests.test_golden import ATOL, assert_close, assert_toks
 pytest.importorskip("onnxruntime", reason="pip install speechbrain-focalcodec[onnx]")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Chunks of 80 ms are too small to gain from intra-op threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     def export(codec):

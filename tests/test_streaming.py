@@ -11,29 +11,38 @@ from tests.conftest import GOLDEN, random_codec
 from tests.test_golden import ATOL, FEATS_ATOL, assert_close, assert_toks
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Chunks of 80 ms are too small to gain from intra-op threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def causal():
     return FocalCodec.from_pretrained(GOLDEN / "tiny_causal")
 
 
+def run_stream(stream, x, unit, chunks_per_call=1):
+    """Feeds ``x`` in calls of ``chunks_per_call * unit`` items, the rest to flush()."""
+    step = chunks_per_call * unit
+    full = x.shape[1] // step * step
+    outputs = [stream(x[:, i : i + step]) for i in range(0, full, step)]
+    if full < x.shape[1]:
+        outputs.append(stream.flush(x[:, full:]))
+    return torch.cat(outputs, dim=1)
+
+
 def stream_encode(codec, sig, chunks_per_call=1):
     enc = codec.stream_encoder(batch_size=sig.shape[0])
-    step = chunks_per_call * codec.chunk_size
-    full = sig.shape[1] // step * step
-    toks = [enc(sig[:, i : i + step]) for i in range(0, full, step)]
-    if full < sig.shape[1]:
-        toks.append(enc.flush(sig[:, full:]))
-    return torch.cat(toks, dim=1)
+    return run_stream(enc, sig, codec.chunk_size, chunks_per_call)
 
 
 def stream_decode(codec, toks, chunks_per_call=1, converter=None):
     dec = codec.stream_decoder(batch_size=toks.shape[0], converter=converter)
-    step = chunks_per_call * dec.tokens_per_chunk
-    full = toks.shape[1] // step * step
-    sig = [dec(toks[:, i : i + step]) for i in range(0, full, step)]
-    if full < toks.shape[1]:
-        sig.append(dec.flush(toks[:, full:]))
-    return torch.cat(sig, dim=1)
+    return run_stream(dec, toks, dec.tokens_per_chunk, chunks_per_call)
 
 
 def test_golden_stream(causal, golden):

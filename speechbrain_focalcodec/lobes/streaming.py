@@ -40,6 +40,7 @@ __all__ = [
     "DecoderStream",
     "DecompressorStream",
     "WavLMStream",
+    "split_state",
     "with_left_context",
 ]
 
@@ -90,12 +91,53 @@ def with_left_context(
     return padded, padded[..., padded.shape[-1] - pad :]
 
 
+def split_state(state: State, sizes: List[int]) -> List[State]:
+    """Cuts a flat state into consecutive parts of the given sizes.
+
+    Arguments
+    ---------
+    state : list of torch.Tensor
+        Flat state.
+    sizes : list of int
+        Tensors per part.
+
+    Returns
+    -------
+    parts : list of list of torch.Tensor
+
+    Example
+    -------
+    >>> [len(part) for part in split_state([torch.zeros(1)] * 5, [2, 3])]
+    [2, 3]
+    """
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(state[start : start + size])
+        start += size
+    return parts
+
+
 class _Stream(nn.Module):
-    """Common state handling: names, shapes and the initial (fresh) state."""
+    """Common state handling: names, shapes and the initial (fresh) state.
+
+    ``_layers`` lists, per layer, the ``(channels, pad)`` of its causal
+    convolutions; their contexts follow the ``step`` counter in the state.
+    """
+
+    _layers: List[List[Tuple[int, int]]]
 
     def state_shapes(self) -> List[Shape]:
         """Names and per-item shapes (batch axis omitted) of the state tensors."""
-        raise NotImplementedError
+        shapes: List[Shape] = [("step", ())]
+        for i, convs in enumerate(self._layers):
+            prefix = "context" if len(self._layers) == 1 else f"context.{i}"
+            shapes += [(f"{prefix}.{j}", (c, pad)) for j, (c, pad) in enumerate(convs) if pad]
+        return shapes
+
+    def _contexts(self, state: State) -> List[State]:
+        """The contexts of each layer, from a state."""
+        sizes = [sum(1 for _, pad in convs if pad) for convs in self._layers]
+        return split_state(state[1 : 1 + sum(sizes)], sizes)
 
     def initial_state(
         self, batch_size: int, device: torch.device = None, dtype: torch.dtype = torch.float32
@@ -119,10 +161,6 @@ class _Stream(nn.Module):
         for _, shape in self.state_shapes()[1:]:
             state.append(torch.zeros((batch_size,) + shape, dtype=dtype, device=device))
         return state
-
-
-def _conv_shapes(prefix: str, convs: List[Tuple[int, int]]) -> List[Shape]:
-    return [(f"{prefix}.{i}", (channels, pad)) for i, (channels, pad) in enumerate(convs) if pad]
 
 
 class WavLMStream(_Stream):
@@ -162,19 +200,16 @@ class WavLMStream(_Stream):
         attention = transformer.layers[0].attention
         self.num_heads, self.head_dim = attention.num_heads, attention.head_dim
         blocks = encoder.feature_extractor.layers
-        self._convs = [(block.conv.in_channels, block.kernel_size - 1) for block in blocks]
-        embedding = transformer.positional_embedding
-        self._convs.append((encoder.dim, embedding.kernel_size - 1))
+        convs = [(block.conv.in_channels, block.kernel_size - 1) for block in blocks]
+        convs.append((encoder.dim, transformer.positional_embedding.kernel_size - 1))
+        self._layers = [convs]
 
     def state_shapes(self) -> List[Shape]:
         """Names and per-item shapes of the state tensors."""
         cache = (self.num_heads, self.cache_size, self.head_dim)
         layers = range(len(self.encoder.encoder.layers))
-        return (
-            [("step", ())]
-            + _conv_shapes("context", self._convs)
-            + [(f"{kind}.{i}", cache) for i in layers for kind in ("keys", "values")]
-        )
+        caches = [(f"{kind}.{i}", cache) for i in layers for kind in ("keys", "values")]
+        return super().state_shapes() + caches
 
     def forward(self, sig: Tensor, state: State) -> Tuple[Tensor, State]:
         """Encodes one chunk.
@@ -195,8 +230,7 @@ class WavLMStream(_Stream):
             State after this chunk.
         """
         step, fresh = state[0], state[0] == 0
-        num_contexts = sum(1 for _, pad in self._convs if pad)
-        contexts = iter(state[1 : 1 + num_contexts])
+        contexts = iter(self._contexts(state)[0])
         new_state: State = []
         x = sig[:, None]
         for block in self.encoder.feature_extractor.layers:
@@ -214,7 +248,7 @@ class WavLMStream(_Stream):
             new_state.append(context)
         x = transformer.dropout(x + embedding.activation(embedding.conv(h)).transpose(1, 2))
         frames = x.shape[1]
-        caches = state[1 + num_contexts :]
+        caches = state[1 + len(new_state) :]
         position_bias = transformer.relative_embedding(
             frames, self.cache_size + frames, self.cache_size
         )
@@ -328,14 +362,6 @@ def _focal_block_step(
     return x + h, new_contexts
 
 
-def _split(state: State, sizes: List[int]) -> List[State]:
-    parts, start = [], 0
-    for size in sizes:
-        parts.append(state[start : start + size])
-        start += size
-    return parts
-
-
 class CompressorStream(_Stream):
     """Causal focal compressor, chunk by chunk: features -> (unnormalized) latents.
 
@@ -366,13 +392,6 @@ class CompressorStream(_Stream):
             convs = [(layer.downscale.downscale.in_channels, layer.downscale.kernel_size - 1)]
             self._layers.append(convs + _focal_convs(layer.focal_block))
 
-    def state_shapes(self) -> List[Shape]:
-        """Names and per-item shapes of the state tensors."""
-        shapes: List[Shape] = [("step", ())]
-        for i, convs in enumerate(self._layers):
-            shapes += _conv_shapes(f"context.{i}", convs)
-        return shapes
-
     def forward(self, feats: Tensor, state: State) -> Tuple[Tensor, State]:
         """Compresses one chunk of features.
 
@@ -391,10 +410,9 @@ class CompressorStream(_Stream):
             State after this chunk.
         """
         step, fresh = state[0], state[0] == 0
-        sizes = [sum(1 for _, pad in convs if pad) for convs in self._layers]
         new_state: State = []
         x = feats
-        for layer, contexts in zip(self.compressor.layers, _split(state[1:], sizes)):
+        for layer, contexts in zip(self.compressor.layers, self._contexts(state)):
             downscale = layer.downscale
             h = x.transpose(1, 2)
             if downscale.kernel_size > 1:
@@ -441,13 +459,6 @@ class DecompressorStream(_Stream):
         self.decompressor = decompressor
         self._layers = [_focal_convs(layer.focal_block) for layer in decompressor.layers]
 
-    def state_shapes(self) -> List[Shape]:
-        """Names and per-item shapes of the state tensors."""
-        shapes: List[Shape] = [("step", ())]
-        for i, convs in enumerate(self._layers):
-            shapes += _conv_shapes(f"context.{i}", convs)
-        return shapes
-
     def forward(self, codes: Tensor, state: State) -> Tuple[Tensor, State]:
         """Decompresses one chunk of codes.
 
@@ -466,10 +477,9 @@ class DecompressorStream(_Stream):
             State after this chunk.
         """
         step, fresh = state[0], state[0] == 0
-        sizes = [sum(1 for _, pad in convs if pad) for convs in self._layers]
         new_state: State = []
         x = self.decompressor.dropout(self.decompressor.in_proj(codes))
-        for layer, contexts in zip(self.decompressor.layers, _split(state[1:], sizes)):
+        for layer, contexts in zip(self.decompressor.layers, self._contexts(state)):
             x, contexts = _focal_block_step(layer.focal_block, x, contexts, fresh)
             new_state += contexts
             # Kernel == stride: each frame up-scales on its own, no context needed.
@@ -504,13 +514,10 @@ class DecoderStream(_Stream):
             raise ValueError("Only a causal Vocos or WaveNeXt decoder can be streamed")
         self.decoder = decoder
         backbone: ConvNeXtBackbone = decoder.backbone
-        self._convs = [(backbone.embedding.in_channels, backbone.causal_pad)] + [
-            (block.dwconv.in_channels, block.causal_pad) for block in backbone.layers
+        self._layers = [
+            [(backbone.embedding.in_channels, backbone.causal_pad)]
+            + [(block.dwconv.in_channels, block.causal_pad) for block in backbone.layers]
         ]
-
-    def state_shapes(self) -> List[Shape]:
-        """Names and per-item shapes of the state tensors."""
-        return [("step", ())] + _conv_shapes("context", self._convs)
 
     def forward(self, feats: Tensor, state: State) -> Tuple[Tensor, State]:
         """Synthesizes one chunk.
@@ -531,7 +538,7 @@ class DecoderStream(_Stream):
         """
         step, fresh = state[0], state[0] == 0
         backbone = self.decoder.backbone
-        contexts = iter(state[1:])
+        contexts = iter(self._contexts(state)[0])
         new_state: State = []
 
         def conv(h: Tensor, layer: nn.Conv1d) -> Tensor:
