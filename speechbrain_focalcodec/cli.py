@@ -123,7 +123,11 @@ def _write(path: Path, pieces: Iterable[Tensor], sample_rate: int, length: Optio
 
 def _encode_file(codec: nn.Module, path: Path, args: argparse.Namespace) -> Tuple[Tensor, int]:
     reader = AudioFileReader(path, codec.sample_rate_input)
-    pieces = iter_encode(codec, reader.read, reader.num_samples, args.segment, args.context)
+
+    def read(start: int, stop: int) -> Tensor:
+        return reader.read(start, stop).to(args.device)
+
+    pieces = iter_encode(codec, read, reader.num_samples, args.segment, args.context)
     return torch.cat(list(pieces), dim=1), reader.num_samples
 
 
