@@ -134,3 +134,15 @@ def test_stream_errors(causal):
         dec(torch.zeros(1, 4))
     with pytest.raises(IndexError, match="out of range"):
         dec.reset(3)
+
+
+@pytest.mark.parametrize("name", ["tiny_causal_options", "tiny_causal_vocos"])
+def test_other_causal_architectures(name, speech):
+    """25 Hz tokens, post-norm focal blocks, a 1-frame lookahead and a causal
+    Vocos decoder stream exactly like their offline transforms too."""
+    codec = FocalCodec.from_pretrained(GOLDEN / "extra" / name)
+    sig = speech[9][None, : 20 * codec.chunk_size + 333]
+    toks = stream_encode(codec, sig, chunks_per_call=2)
+    assert_toks(toks, codec.sig_to_toks(sig), codec.sig_to_lats(sig), f"{name} toks")
+    rec = stream_decode(codec, toks, chunks_per_call=2)
+    assert_close(rec, codec.toks_to_sig(toks), ATOL, f"{name} signal")
