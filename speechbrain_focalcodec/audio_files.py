@@ -9,7 +9,7 @@ Authors
 import glob
 import math
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import soundfile as sf
@@ -84,7 +84,7 @@ class AudioFileReader:
             raise AudioError(f"Audio file {self.path} contains NaN or infinite samples")
         return sig
 
-    def read(self, start: int = 0, stop: int = None) -> Tensor:
+    def read(self, start: int = 0, stop: Optional[int] = None) -> Tensor:
         """Samples ``[start, stop)`` at ``sample_rate`` (clipped to the file).
 
         Arguments

@@ -80,8 +80,8 @@ def _plan(inputs: Sequence[str], output: str, suffixes: Sequence[str], suffix: s
     single = len(inputs) == 1 and Path(inputs[0]).is_file()
     if single and out.suffix and not out.is_dir():
         return [(files[0][0], out)]
-    if out.is_file():
-        raise CommandError(f"{out} is a file; several inputs need an output folder")
+    if out.is_file() or (len(files) > 1 and out.suffix.lower() == suffix):
+        raise CommandError(f"{len(files)} inputs need an output folder, not the file {out}")
     return [(path, out / relative.with_suffix(suffix)) for path, relative in files]
 
 

@@ -163,6 +163,11 @@ def test_bad_token_files(tmp_path, capsys, speech_16k):
         ["decode", "--model", str(tmp_path), str(fcz), str(tmp_path / "o.wav")],
         "No config.json",
     )
+    one_line_error(
+        capsys,
+        ["encode", "--model", OFFLINE, str(path), str(path), str(tmp_path / "x.fcz")],
+        "2 inputs need an output folder",
+    )
 
 
 def test_python_api_errors():

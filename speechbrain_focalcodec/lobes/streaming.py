@@ -22,7 +22,7 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -140,7 +140,10 @@ class _Stream(nn.Module):
         return split_state(state[1 : 1 + sum(sizes)], sizes)
 
     def initial_state(
-        self, batch_size: int, device: torch.device = None, dtype: torch.dtype = torch.float32
+        self,
+        batch_size: int,
+        device: Optional[torch.device] = None,
+        dtype: torch.dtype = torch.float32,
     ) -> State:
         """State of ``batch_size`` fresh streams.
 
