@@ -46,6 +46,7 @@ def iter_encode(
     num_samples: int,
     segment: float = 20.0,
     context: float = 5.0,
+    max_whole: Optional[float] = None,
 ) -> Iterator[Tensor]:
     """Tokens of a long waveform, segment after segment.
 
@@ -62,6 +63,9 @@ def iter_encode(
         Seconds of input per step.
     context : float
         Seconds of context on each side of a segment (offline codecs).
+    max_whole : float, optional
+        Offline inputs up to this many seconds are encoded in one piece
+        (default: ``segment + 2 * context``).
 
     Yields
     ------
@@ -86,7 +90,7 @@ def iter_encode(
     seg = max(1, round(segment * codec.token_rate))
     ctx = round(context * codec.token_rate)
     total = _num_tokens(codec, num_samples)
-    if total <= seg + 2 * ctx:
+    if total <= _whole_tokens(codec, seg, ctx, max_whole):
         yield codec.sig_to_toks(read(0, num_samples)[None])
         return
     for first in range(0, total, seg):
@@ -107,6 +111,7 @@ def iter_decode(
     context: float = 5.0,
     crossfade: int = 2,
     converter: Optional[Callable[[Tensor], Tensor]] = None,
+    max_whole: Optional[float] = None,
 ) -> Iterator[Tensor]:
     """Waveform of a long token sequence, piece after piece.
 
@@ -126,6 +131,9 @@ def iter_decode(
         most the context).
     converter : callable, optional
         Frame-wise transform of the decompressed features (voice conversion).
+    max_whole : float, optional
+        Offline token sequences up to this many seconds are decoded in one
+        piece (default: ``segment + 2 * context``).
 
     Yields
     ------
@@ -155,16 +163,18 @@ def iter_decode(
 
     seg = max(1, round(segment * codec.token_rate))
     ctx = round(context * codec.token_rate)
-    if total <= seg + 2 * ctx:
+    if total <= _whole_tokens(codec, seg, ctx, max_whole):
         yield decode(toks)
         return
     fade = max(0, min(crossfade, ctx, seg // 2))
     hop = codec.sample_rate_output * codec.samples_per_token // codec.sample_rate_input
     width = 2 * fade * hop
     ramp = (torch.arange(width, dtype=torch.float32) + 0.5) / max(1, width)
+    firsts = list(range(0, total, seg))
+    if total - firsts[-1] < fade:  # a last segment shorter than the fade joins the previous
+        firsts.pop()
     tail: Optional[Tensor] = None
-    for first in range(0, total, seg):
-        last = min(first + seg, total)
+    for first, last in zip(firsts, firsts[1:] + [total]):
         start, stop = max(0, first - ctx), min(total, last + ctx)
         sig = decode(toks[:, start:stop])
         # Samples of tokens [first - fade, last + fade), clipped to the utterance.
@@ -181,7 +191,11 @@ def iter_decode(
 
 
 def encode_long(
-    codec: nn.Module, sig: Tensor, segment: float = 20.0, context: float = 5.0
+    codec: nn.Module,
+    sig: Tensor,
+    segment: float = 20.0,
+    context: float = 5.0,
+    max_whole: Optional[float] = None,
 ) -> Tensor:
     """Tokens of a long waveform held in memory (see ``iter_encode``).
 
@@ -195,6 +209,8 @@ def encode_long(
         Seconds per segment.
     context : float
         Seconds of context on each side.
+    max_whole : float, optional
+        Inputs up to this many seconds are encoded in one piece.
 
     Returns
     -------
@@ -211,7 +227,8 @@ def encode_long(
     True
     """
     sig = codec._check_sig(sig.reshape(1, -1), None)[0]
-    return torch.cat(list(iter_encode(codec, _slicer(sig), sig.shape[0], segment, context)), 1)
+    pieces = iter_encode(codec, _slicer(sig), sig.shape[0], segment, context, max_whole)
+    return torch.cat(list(pieces), dim=1)
 
 
 def decode_long(
@@ -221,6 +238,7 @@ def decode_long(
     context: float = 5.0,
     crossfade: int = 2,
     converter: Optional[Callable[[Tensor], Tensor]] = None,
+    max_whole: Optional[float] = None,
 ) -> Tensor:
     """Waveform of a long token sequence (see ``iter_decode``).
 
@@ -238,14 +256,21 @@ def decode_long(
         Tokens cross-faded around each boundary.
     converter : callable, optional
         Voice conversion of the decompressed features.
+    max_whole : float, optional
+        Token sequences up to this many seconds are decoded in one piece.
 
     Returns
     -------
     sig : torch.Tensor
         ``[1, N * samples_per_token_out]``.
     """
-    pieces = iter_decode(codec, toks, segment, context, crossfade, converter)
+    pieces = iter_decode(codec, toks, segment, context, crossfade, converter, max_whole)
     return torch.cat(list(pieces))[None]
+
+
+def _whole_tokens(codec: nn.Module, seg: int, ctx: int, max_whole: Optional[float]) -> int:
+    """Longest token sequence processed in one piece."""
+    return seg + 2 * ctx if max_whole is None else round(max_whole * codec.token_rate)
 
 
 def _slicer(sig: Tensor) -> Reader:
