@@ -9,17 +9,9 @@ from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.onnx_export import OnnxStream, export_onnx, onnx_session
 from tests.conftest import GOLDEN, random_codec
 from tests.test_golden import ATOL, assert_close, assert_toks
+from tests.test_streaming import _one_thread  # noqa: F401  (streaming-sized chunks)
 
 pytest.importorskip("onnxruntime", reason="pip install speechbrain-focalcodec[onnx]")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Chunks of 80 ms are too small to gain from intra-op threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
