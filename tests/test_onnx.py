@@ -11,8 +11,6 @@ from tests.conftest import GOLDEN, random_codec
 from tests.test_golden import ATOL, assert_close, assert_toks
 from tests.test_streaming import _one_thread  # noqa: F401  (streaming-sized chunks)
 
-pytest.importorskip("onnxruntime", reason="pip install speechbrain-focalcodec[onnx]")
-
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
