@@ -13,6 +13,7 @@ from speechbrain_focalcodec.cli import main
 from speechbrain_focalcodec.long_audio import decode_long, encode_long
 from speechbrain_focalcodec.voice_conversion import KNNVoiceConverter, LinearTransportConverter
 from tests.conftest import GOLDEN, LIBRISPEECH, random_codec
+from tests.test_streaming import _one_thread  # noqa: F401  (small tensors)
 
 OFFLINE = str(GOLDEN / "tiny_50hz")
 CAUSAL = str(GOLDEN / "tiny_causal")

@@ -13,6 +13,7 @@ from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.bitstream import load_tokens
 from speechbrain_focalcodec.cli import main
 from tests.conftest import GOLDEN, LIBRISPEECH, ROOT, SAMPLES
+from tests.test_streaming import _one_thread  # noqa: F401  (small tensors)
 
 OFFLINE = str(GOLDEN / "tiny_50hz")
 CAUSAL = str(GOLDEN / "tiny_causal")

@@ -10,6 +10,7 @@ from speechbrain_focalcodec.audio_files import AudioFileReader
 from speechbrain_focalcodec.long_audio import decode_long, encode_long, iter_encode
 from tests.conftest import random_codec
 from tests.test_golden import ATOL, assert_close
+from tests.test_streaming import _one_thread  # noqa: F401  (small tensors)
 
 
 @pytest.fixture(scope="module")
