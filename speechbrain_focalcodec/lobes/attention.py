@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import causal_pad, padding_mask, zero_padding
 
 __all__ = [
@@ -138,9 +139,9 @@ class GatedRelativeAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.dropout = dropout
-        self.qkv_proj = nn.Linear(dim, 3 * dim)
-        self.out_proj = nn.Linear(dim, dim)
-        self.gru_rel_pos_linear = nn.Linear(self.head_dim, 8)
+        self.qkv_proj = Linear(dim, 3 * dim)
+        self.out_proj = Linear(dim, dim)
+        self.gru_rel_pos_linear = Linear(self.head_dim, 8)
         self.gru_rel_pos_const = nn.Parameter(torch.ones(1, num_heads, 1, 1))
 
     def forward(self, x: Tensor, position_bias: Tensor, mask: Optional[Tensor] = None) -> Tensor:

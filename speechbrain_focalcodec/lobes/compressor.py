@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     causal_pad,
     lens_to_num_frames,
@@ -264,7 +265,7 @@ class FocalCompressor(nn.Module):
             )
             input_dim = hidden_dim
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(input_dim, output_dim)
+        self.out_proj = Linear(input_dim, output_dim)
 
     def num_output_frames(self, num_frames: Tensor) -> Tensor:
         """Latent frames that ``num_frames`` feature frames give alone.

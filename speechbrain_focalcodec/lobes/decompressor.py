@@ -17,6 +17,7 @@ from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.feed_forward import ChunkFeedForward
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     causal_pad,
     lens_to_num_frames,
@@ -222,7 +223,7 @@ class FocalDecompressor(nn.Module):
         self.causal = causal
         self.upsample_factor = math.prod(upscale_factors)
         self.chunk_size = 1 + lookahead_size
-        self.in_proj = nn.Linear(input_dim, hidden_dims[0])
+        self.in_proj = Linear(input_dim, hidden_dims[0])
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList()
         widths = list(hidden_dims) + [output_dim]
