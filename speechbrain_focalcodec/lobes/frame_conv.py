@@ -86,7 +86,8 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int) -> Tensor:
     -------
     y : torch.Tensor
         Shape ``[batch, (time - kernel_size) // stride + 1, output_dim]``,
-        contiguous.
+        contiguous, computed in the precision of ``weight`` and returned in
+        that of ``x``.
 
     Example
     -------
@@ -101,5 +102,6 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int) -> Tensor:
         windows = x[..., 0].unfold(1, kernel_size, stride)
         return linear(windows, weight[:, 0])
     weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    y = nn.functional.conv2d(x.transpose(1, 2).unsqueeze(2), weight, stride=(1, stride))
-    return y.squeeze(2).transpose(1, 2).contiguous()
+    frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)
+    y = nn.functional.conv2d(frames, weight, stride=(1, stride))
+    return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)

@@ -46,6 +46,10 @@ def linear(
 ) -> Tensor:
     """``x @ weight.T + bias``, optionally followed by the exact GELU.
 
+    The product is computed in the precision of ``weight`` and returned in
+    that of ``x``: bfloat16 weights (see ``fast_mode.py``) give bfloat16
+    products between float32 activations.
+
     Arguments
     ---------
     x : torch.Tensor
@@ -72,12 +76,15 @@ def linear(
     """
     if activation not in (None, "gelu"):
         raise ValueError(f"`activation` must be None or 'gelu', got {activation!r}")
+    dtype = x.dtype
+    x = x.to(weight.dtype)
     if _use_onednn(x, weight) and (bias is None or bias.dtype == x.dtype):
-        return torch.ops.mkldnn._linear_pointwise(
+        y = torch.ops.mkldnn._linear_pointwise(
             x, weight, bias, activation or "none", [], "none" if activation else ""
         )
+        return y.to(dtype)
     y = nn.functional.linear(x, weight, bias)
-    return nn.functional.gelu(y) if activation == "gelu" else y
+    return (nn.functional.gelu(y) if activation == "gelu" else y).to(dtype)
 
 
 class Linear(nn.Linear):
