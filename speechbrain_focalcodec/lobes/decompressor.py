@@ -17,6 +17,7 @@ from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.feed_forward import ChunkFeedForward
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.frame_conv import transposed_conv
 from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     causal_pad,
@@ -81,6 +82,9 @@ class UpScale(nn.Module):
             Shape ``[batch, time * stride, output_dim]`` (plus
             ``kernel_size - stride`` frames offline).
         """
+        if self.kernel_size == self.stride:
+            # Frames do not overlap: padding is irrelevant, one matrix product.
+            return transposed_conv(self.activation(x), self.upscale.weight, self.upscale.bias)
         time = x.shape[1]
         x = x.transpose(1, 2)
         if self.causal:

@@ -19,7 +19,11 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.linear import linear
 
-__all__ = ["conv_frames", "strided_conv"]
+__all__ = ["conv_frames", "strided_conv", "transposed_conv"]
+
+# Inputs with at most this many output frames (streaming chunks) are computed
+# as a matrix product: faster than a convolution primitive at that size.
+SHORT = 64
 
 
 def conv_frames(
@@ -67,11 +71,12 @@ def conv_frames(
     return y.squeeze(2).transpose(1, 2).contiguous()
 
 
-def strided_conv(x: Tensor, weight: Tensor, stride: int) -> Tensor:
-    """Convolution without padding or bias of channels-last frames, with a stride.
+def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] = None) -> Tensor:
+    """Convolution without padding of channels-last frames, with a stride.
 
-    Single-channel inputs (waveforms) are computed as the product of their
-    windows with the kernel, others as a channels-last 2-D convolution.
+    Kernels no longer than the stride (non-overlapping windows) and short
+    inputs (streaming chunks) are computed as one matrix product of the
+    windows with the kernel; other inputs as a channels-last 2-D convolution.
 
     Arguments
     ---------
@@ -81,6 +86,8 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int) -> Tensor:
         Kernel, shape ``[output_dim, input_dim, kernel_size]``.
     stride : int
         Stride.
+    bias : torch.Tensor, optional
+        Shape ``[output_dim]``.
 
     Returns
     -------
@@ -97,11 +104,51 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int) -> Tensor:
     >>> y.shape, bool(torch.allclose(y, expected.transpose(1, 2), atol=1e-5))
     (torch.Size([2, 24, 4]), True)
     """
-    kernel_size = weight.shape[-1]
-    if weight.shape[1] == 1:
-        windows = x[..., 0].unfold(1, kernel_size, stride)
-        return linear(windows, weight[:, 0])
+    batch, time, input_dim = x.shape
+    output_dim, _, kernel_size = weight.shape
+    num_windows = (time - kernel_size) // stride + 1
+    if kernel_size <= stride or num_windows <= SHORT or input_dim == 1:
+        # [batch, windows, kernel, channels]: a view when windows do not overlap.
+        windows = x.unfold(1, kernel_size, stride).transpose(-1, -2)
+        windows = windows.reshape(batch, num_windows, kernel_size * input_dim)
+        return linear(windows, weight.transpose(1, 2).reshape(output_dim, -1), bias)
     weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)
-    y = nn.functional.conv2d(frames, weight, stride=(1, stride))
+    bias = None if bias is None else bias.to(weight.dtype)
+    y = nn.functional.conv2d(frames, weight, bias, stride=(1, stride))
     return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)
+
+
+def transposed_conv(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """Transposed convolution of channels-last frames whose kernel equals its stride.
+
+    Every input frame gives its own ``kernel_size`` output frames: one matrix
+    product.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Input, shape ``[batch, time, input_dim]``.
+    weight : torch.Tensor
+        Kernel of a ``ConvTranspose1d``, shape ``[input_dim, output_dim, kernel_size]``.
+    bias : torch.Tensor, optional
+        Shape ``[output_dim]``.
+
+    Returns
+    -------
+    y : torch.Tensor
+        Shape ``[batch, time * kernel_size, output_dim]``.
+
+    Example
+    -------
+    >>> conv = torch.nn.ConvTranspose1d(8, 4, kernel_size=2, stride=2)
+    >>> x = torch.randn(2, 5, 8)
+    >>> y = transposed_conv(x, conv.weight, conv.bias)
+    >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
+    True
+    """
+    batch, time, _ = x.shape
+    _, output_dim, kernel_size = weight.shape
+    frames = linear(x, weight.permute(2, 1, 0).reshape(kernel_size * output_dim, -1))
+    frames = frames.view(batch, time * kernel_size, output_dim)
+    return frames if bias is None else frames + bias.to(frames.dtype)
