@@ -23,7 +23,7 @@ __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 
 # Inputs with at most this many output frames (streaming chunks) are computed
 # as a matrix product: faster than a convolution primitive at that size.
-SHORT = 64
+SHORT = 512
 
 
 def conv_frames(
@@ -61,14 +61,43 @@ def conv_frames(
     >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
     True
     """
-    if weight.shape[-1] == 1 and groups == 1 and padding in (0, (0,), "valid", "same"):
+    kernel_size = weight.shape[-1]
+    if kernel_size == 1 and groups == 1 and padding in (0, (0,), "valid", "same"):
         return linear(x, weight[..., 0], bias)
+    if padding == "same":
+        left = (kernel_size - 1) // 2
+        padding = (left, kernel_size - 1 - left)
+    elif padding == "valid":
+        padding = (0, 0)
+    elif not isinstance(padding, str):
+        padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
+    if x.shape[1] + sum(padding) - kernel_size < SHORT:
+        return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])
     y = nn.functional.conv2d(
         x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias, padding=padding, groups=groups
     )
     return y.squeeze(2).transpose(1, 2).contiguous()
+
+
+def _grouped_windows_product(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], padding: Tuple[int, int], groups: int
+) -> Tensor:
+    """Short convolutions as products of the windows with the kernel, group by group
+    (no convolution primitive: its weight reordering dominates at that size)."""
+    dtype = x.dtype
+    x = nn.functional.pad(x.to(weight.dtype), [0, 0, padding[0], padding[1]])
+    batch, _, channels = x.shape
+    output_dim, group_dim, kernel_size = weight.shape
+    windows = x.unfold(1, kernel_size, 1)  # [batch, frames, channels, kernel]
+    if groups == channels == output_dim:  # depth-wise
+        y = (windows * weight[:, 0]).sum(dim=-1)
+        return (y if bias is None else y + bias).to(dtype)
+    windows = windows.reshape(batch, -1, groups, group_dim, kernel_size)
+    kernel = weight.view(groups, output_dim // groups, group_dim, kernel_size)
+    y = torch.einsum("btgck,gock->btgo", windows, kernel).reshape(batch, -1, output_dim)
+    return (y if bias is None else y + bias).to(dtype)
 
 
 def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] = None) -> Tensor:
