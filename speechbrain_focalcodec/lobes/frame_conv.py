@@ -24,6 +24,9 @@ __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 # Inputs with at most this many output frames (streaming chunks) are computed
 # as a matrix product: faster than a convolution primitive at that size.
 SHORT = 512
+# Stride-1 convolutions whose windows hold at most this many values (short
+# inputs, e.g. streaming chunks) are computed from the windows.
+WINDOWS_BUDGET = 2**22
 
 
 def conv_frames(
@@ -71,7 +74,8 @@ def conv_frames(
         padding = (0, 0)
     elif not isinstance(padding, str):
         padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
-    if x.shape[1] + sum(padding) - kernel_size < SHORT:
+    num_windows = x.shape[1] + sum(padding) - kernel_size + 1
+    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET:
         return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])
