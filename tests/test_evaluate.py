@@ -120,7 +120,8 @@ def test_evaluate_command_on_bundled_speech(tmp_path, capsys):
     assert results["metrics_off"] == ["utmos"]
     markdown = (out / "results.md").read_text()
     assert "| tiny_50hz | 0.65 | 50 | 8192 | n/a |" in markdown
-    assert "| Reference |" in markdown and markdown == captured.out.split("\nPer-utt")[0]
+    assert "| Reference |" not in markdown  # no reference metric could run offline
+    assert markdown == captured.out.split("\nPer-utt")[0]
     pngs = list((out / "tiny_50hz" / "spectrograms").glob("*.png"))
     assert [p.name for p in pngs] == ["clean_a.png"] and pngs[0].stat().st_size > 10000
 

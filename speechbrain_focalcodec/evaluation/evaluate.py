@@ -345,7 +345,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (EvaluationError, ManifestError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    reference_row = {"dwer": 0.0, "speaker_similarity": 100.0}
+    # By definition for the references; shown only where the metric ran.
+    defaults = {"dwer": 0.0, "speaker_similarity": 100.0}
+    reference_row = {key: value for key, value in defaults.items() if key in metrics}
     for key in ("utmos", "dnsmos"):
         values = [scores[key] for scores in reference.values() if key in scores]
         if values:
