@@ -112,7 +112,7 @@ class DownScale(nn.Module):
             pad = (x.shape[1] - self.kernel_size) % self.stride
             # Sequences shorter than the kernel still give one frame.
             pad = max(pad, self.kernel_size - x.shape[1])
-            x = nn.functional.pad(x, [0, 0, 0, pad]) if pad else x
+            x = nn.functional.pad(x, [0, 0, 0, pad])
         conv = self.downscale
         return self.activation(strided_conv(x, conv.weight, self.stride, conv.bias))
 

@@ -29,6 +29,11 @@ SHORT = 512
 WINDOWS_BUDGET = 2**22
 
 
+def _exporting() -> bool:
+    """Whether an exporter or compiler is tracing (they get the standard operators)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def conv_frames(
     x: Tensor,
     weight: Tensor,
@@ -75,7 +80,7 @@ def conv_frames(
     elif not isinstance(padding, str):
         padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
     num_windows = x.shape[1] + sum(padding) - kernel_size + 1
-    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET:
+    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET and not _exporting():
         return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])
@@ -140,7 +145,8 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] 
     batch, time, input_dim = x.shape
     output_dim, _, kernel_size = weight.shape
     num_windows = (time - kernel_size) // stride + 1
-    if kernel_size <= stride or num_windows <= SHORT or input_dim == 1:
+    windowed = kernel_size <= stride or num_windows <= SHORT or input_dim == 1
+    if windowed and not _exporting():
         # [batch, windows, kernel, channels]: a view when windows do not overlap.
         windows = x.unfold(1, kernel_size, stride).transpose(-1, -2)
         windows = windows.reshape(batch, num_windows, kernel_size * input_dim)

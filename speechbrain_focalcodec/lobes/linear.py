@@ -5,7 +5,8 @@ processors (AMD Zen among them) takes a path at about half the speed of
 oneDNN's kernels. For inference (no gradient needed), ``linear`` calls
 oneDNN's linear primitive directly, optionally fused with the exact GELU;
 everywhere else (training, GPU, autocast, other dtypes) it is
-``torch.nn.functional.linear``. Results agree with it to float32 rounding.
+``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
+tracing) and ``torch.compile``. Results agree with it to float32 rounding.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -38,6 +39,8 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
         return False
     if weight.dtype != x.dtype or torch.is_autocast_enabled("cpu"):
         return False
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False  # exports (ONNX) and compilers see the standard operator
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
 
 
