@@ -4,6 +4,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+EVAL = ["pesq>=0.0.4", "pystoi>=0.3", "matplotlib>=3.5", "onnxruntime>=1.18", "speechmos>=0.0.1"]
+
 setup(
     name="speechbrain-focalcodec",
     version="0.1.0",
@@ -25,8 +27,11 @@ setup(
         "safetensors>=0.4",
         "soundfile>=0.12",
         "sentencepiece>=0.1.99",
+        "tqdm>=4.42",
     ],
     extras_require={
+        # Evaluation: PESQ, STOI, spectrogram plots, DNSMOS (ONNX model shipped by speechmos).
+        "eval": EVAL,
         # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV).
         "dev": [
             "pytest>=7",
@@ -34,11 +39,17 @@ setup(
             "transformers>=4.40",
             "onnx>=1.16",
             "onnxruntime>=1.18",
-        ],
+        ]
+        + EVAL,
         # ONNX export of the encoder and decoder (speechbrain_focalcodec.onnx_export).
         "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
     },
-    entry_points={"console_scripts": ["focalcodec=speechbrain_focalcodec.cli:main"]},
+    entry_points={
+        "console_scripts": [
+            "focalcodec=speechbrain_focalcodec.cli:main",
+            "focalcodec-evaluate=speechbrain_focalcodec.evaluation.evaluate:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

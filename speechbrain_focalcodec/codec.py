@@ -277,7 +277,9 @@ class FocalCodec(nn.Module):
 
     @property
     def _dtype(self) -> torch.dtype:
-        return self.decompressor.in_proj.weight.dtype
+        # Activation precision: a normalization weight, which the fast mode
+        # (bfloat16 linear layers only, see fast_mode.py) leaves in float32.
+        return self.encoder.norm.weight.dtype
 
     # ------------------------------------------------------------- stages
     def _encode(self, sig: Tensor, lens: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:

@@ -4,7 +4,10 @@
 * ``DWER``: word error rate between Whisper transcripts of the reference and
   of the reconstruction, after Whisper's English normalizer;
 * ``SpeakerSimilarity``: cosine similarity (x100) of WavLM-base-sv speaker
-  embeddings of the reference and the reconstruction.
+  embeddings of the reference and the reconstruction;
+* ``DNSMOS``: non-intrusive overall quality of noisy speech (DNSMOS P.835
+  OVRL, Reddy et al., 2022), from the ONNX model that the ``speechmos``
+  package ships (no download).
 
 Each downloads its model on first use (Hugging Face Hub, GitHub) or reads it
 from the local cache. When a model can be neither downloaded nor found in the
@@ -15,11 +18,12 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import importlib.util
 import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torchaudio
@@ -27,6 +31,7 @@ from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch import Tensor
 
 __all__ = [
+    "DNSMOS",
     "DWER",
     "MetricUnavailable",
     "SpeakerSimilarity",
@@ -132,6 +137,121 @@ class UTMOS(MetricStats):
             item = torchaudio.functional.resample(item, self.sample_rate, SAMPLE_RATE)
             self.ids.append(utt_id)
             self.scores.append(self.model(item[None], SAMPLE_RATE).item())
+
+
+class DNSMOS(MetricStats):
+    """DNSMOS P.835 overall quality (OVRL, 1 to 5) of (noisy) speech.
+
+    The score of an utterance is the mean over 9.01 s windows taken every
+    second (shorter utterances are repeated to fill one window) of the
+    model's calibrated OVRL prediction; ``sig`` and ``bak`` keep the speech
+    and background scores of each utterance.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Rate of the signals passed to ``append``.
+    model_path : str, optional
+        ``sig_bak_ovr.onnx``; by default the one in the ``speechmos`` package.
+    """
+
+    WINDOW = 9.01
+    # Calibration polynomials of the P.835 model (highest degree first).
+    POLY_SIG = (-0.08397278, 1.22083953, 0.0052439)
+    POLY_BAK = (-0.13166888, 1.60915514, -0.39604546)
+    POLY_OVR = (-0.06766283, 1.11546468, 0.04602535)
+
+    def __init__(self, sample_rate: int, model_path: Optional[str] = None) -> None:
+        super().__init__(metric=None)
+        self.sample_rate = sample_rate
+        self.sig: List[float] = []
+        self.bak: List[float] = []
+        try:
+            import onnxruntime
+        except ImportError:
+            raise MetricUnavailable("DNSMOS needs `pip install onnxruntime`") from None
+        if model_path is None:
+            spec = importlib.util.find_spec("speechmos")
+            if spec is None or not spec.submodule_search_locations:
+                raise MetricUnavailable("DNSMOS needs `pip install speechmos` (its ONNX model)")
+            model_path = os.path.join(
+                spec.submodule_search_locations[0], "dnsmos_models", "sig_bak_ovr.onnx"
+            )
+        if not os.path.isfile(model_path):
+            raise MetricUnavailable(f"DNSMOS model not found: {model_path}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = onnxruntime.InferenceSession(
+            model_path, options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def clear(self) -> None:
+        """Forgets the accumulated scores."""
+        super().clear()
+        self.sig, self.bak = [], []
+
+    @staticmethod
+    def _poly(coefficients: Tuple[float, ...], x: float) -> float:
+        result = 0.0
+        for coefficient in coefficients:
+            result = result * x + coefficient
+        return result
+
+    def score(self, sig: Tensor) -> Tuple[float, float, float]:
+        """Speech, background and overall scores of one waveform.
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveform at 16 kHz, shape ``[samples]``.
+
+        Returns
+        -------
+        scores : tuple of float
+            ``(sig, bak, ovrl)``.
+        """
+        window = int(self.WINDOW * SAMPLE_RATE)
+        sig = sig.float().cpu()
+        if not bool(torch.isfinite(sig).all()) or sig.numel() == 0:
+            raise ValueError("DNSMOS needs a non-empty finite waveform")
+        while sig.shape[0] < window:
+            sig = torch.cat([sig, sig])
+        hops = int(sig.shape[0] / SAMPLE_RATE - self.WINDOW) + 1
+        raw = []
+        for hop in range(hops):
+            segment = sig[hop * SAMPLE_RATE : hop * SAMPLE_RATE + window]
+            if segment.shape[0] < window:
+                continue
+            feed = {self.input_name: segment.clamp(-1.0, 1.0)[None].numpy()}
+            raw.append(self.session.run(None, feed)[0][0])
+        # Calibration is applied per window, then averaged.
+        scores = [
+            sum(self._poly(poly, float(r[i])) for r in raw) / len(raw)
+            for i, poly in enumerate((self.POLY_SIG, self.POLY_BAK, self.POLY_OVR))
+        ]
+        return scores[0], scores[1], scores[2]
+
+    @torch.no_grad()
+    def append(self, ids: List[str], sig: Tensor, lens: Optional[Tensor] = None) -> None:
+        """Scores a batch of signals.
+
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        sig : torch.Tensor
+            Signals, ``[batch, samples]`` at ``sample_rate``.
+        lens : torch.Tensor, optional
+            Relative lengths.
+        """
+        for utt_id, item in zip(ids, _trim(sig, lens)):
+            item = torchaudio.functional.resample(item, self.sample_rate, SAMPLE_RATE)
+            speech, background, overall = self.score(item)
+            self.ids.append(utt_id)
+            self.scores.append(overall)
+            self.sig.append(speech)
+            self.bak.append(background)
 
 
 class SpeakerSimilarity(MetricStats):
@@ -317,7 +437,7 @@ def load_metrics(
     Arguments
     ---------
     names : list of str
-        Among ``"utmos"``, ``"dwer"``, ``"speaker_similarity"``.
+        Among ``"utmos"``, ``"dwer"``, ``"speaker_similarity"``, ``"dnsmos"``.
     sample_rate : int
         Rate of the signals that will be scored.
     log : logging.Logger, optional
@@ -328,7 +448,12 @@ def load_metrics(
     metrics : dict
         Name -> metric, for those that could be loaded.
     """
-    factories = {"utmos": UTMOS, "dwer": DWER, "speaker_similarity": SpeakerSimilarity}
+    factories = {
+        "utmos": UTMOS,
+        "dwer": DWER,
+        "speaker_similarity": SpeakerSimilarity,
+        "dnsmos": DNSMOS,
+    }
     unknown = sorted(set(names) - set(factories))
     if unknown:
         raise ValueError(f"Unknown metrics {unknown}; choose among {sorted(factories)}")

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
+from speechbrain_focalcodec.lobes.frame_conv import conv_frames
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import causal_pad, padding_mask, zero_padding
 
 __all__ = [
@@ -138,9 +140,9 @@ class GatedRelativeAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.dropout = dropout
-        self.qkv_proj = nn.Linear(dim, 3 * dim)
-        self.out_proj = nn.Linear(dim, dim)
-        self.gru_rel_pos_linear = nn.Linear(self.head_dim, 8)
+        self.qkv_proj = Linear(dim, 3 * dim)
+        self.out_proj = Linear(dim, dim)
+        self.gru_rel_pos_linear = Linear(self.head_dim, 8)
         self.gru_rel_pos_const = nn.Parameter(torch.ones(1, num_heads, 1, 1))
 
     def forward(self, x: Tensor, position_bias: Tensor, mask: Optional[Tensor] = None) -> Tensor:
@@ -284,12 +286,13 @@ class ConvPositionalEmbedding(nn.Module):
             Same shape as ``x``.
         """
         time = x.shape[1]
-        h = x.transpose(1, 2)
+        h = x
         if self.causal:
-            h = causal_pad(h, self.kernel_size - 1)
+            h = causal_pad(h.transpose(1, 2), self.kernel_size - 1).transpose(1, 2)
+        conv = self.conv
         # An even kernel with symmetric padding yields one extra frame.
-        h = self.conv(h)[..., :time]
-        return self.activation(h).transpose(1, 2)
+        h = conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups)[:, :time]
+        return self.activation(h)
 
 
 class TransformerEncoder(nn.Module):

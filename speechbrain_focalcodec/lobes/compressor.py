@@ -16,6 +16,8 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.frame_conv import strided_conv
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     causal_pad,
     lens_to_num_frames,
@@ -102,16 +104,17 @@ class DownScale(nn.Module):
         y : torch.Tensor
             Shape ``[batch, time', output_dim]``.
         """
-        x = x.transpose(1, 2)
+        # Channels-last throughout (see frame_conv.py).
         if self.causal:
-            x = causal_pad(x, self.kernel_size - 1)
+            x = causal_pad(x.transpose(1, 2), self.kernel_size - 1).transpose(1, 2)
         else:
-            x = zero_padding(x, num_frames, time_dim=-1)
-            pad = (x.shape[-1] - self.kernel_size) % self.stride
+            x = zero_padding(x, num_frames)
+            pad = (x.shape[1] - self.kernel_size) % self.stride
             # Sequences shorter than the kernel still give one frame.
-            pad = max(pad, self.kernel_size - x.shape[-1])
-            x = nn.functional.pad(x, [0, pad])
-        return self.activation(self.downscale(x).transpose(1, 2))
+            pad = max(pad, self.kernel_size - x.shape[1])
+            x = nn.functional.pad(x, [0, 0, 0, pad])
+        conv = self.downscale
+        return self.activation(strided_conv(x, conv.weight, self.stride, conv.bias))
 
 
 class FocalDownScale(nn.Module):
@@ -264,7 +267,7 @@ class FocalCompressor(nn.Module):
             )
             input_dim = hidden_dim
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(input_dim, output_dim)
+        self.out_proj = Linear(input_dim, output_dim)
 
     def num_output_frames(self, num_frames: Tensor) -> Tensor:
         """Latent frames that ``num_frames`` feature frames give alone.

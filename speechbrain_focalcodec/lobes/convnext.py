@@ -9,6 +9,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.frame_conv import conv_frames
+from speechbrain_focalcodec.lobes.linear import Linear, linear
 from speechbrain_focalcodec.lobes.padding import causal_pad, zero_padding
 
 __all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
@@ -55,9 +57,9 @@ class ConvNeXtBlock(nn.Module):
         self.causal_pad = kernel_size - 1
         self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=0 if causal else "same", groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, ffn_dim)
-        self.activation = nn.GELU()
-        self.pwconv2 = nn.Linear(ffn_dim, dim)
+        self.pwconv1 = Linear(dim, ffn_dim)
+        self.activation = nn.GELU()  # applied fused with pwconv1, see `linear`
+        self.pwconv2 = Linear(ffn_dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), layerscale_init))
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
@@ -75,13 +77,13 @@ class ConvNeXtBlock(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        h = x.transpose(1, 2)
         if self.causal:
-            h = causal_pad(h, self.causal_pad, self.pad_mode)
+            h = causal_pad(x.transpose(1, 2), self.causal_pad, self.pad_mode).transpose(1, 2)
         else:
-            h = zero_padding(h, num_frames, time_dim=-1)
-        h = self.norm(self.dwconv(h).transpose(1, 2))
-        h = self.pwconv2(self.activation(self.pwconv1(h)))
+            h = zero_padding(x, num_frames)
+        conv = self.dwconv
+        h = self.norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
+        h = self.pwconv2(linear(h, self.pwconv1.weight, self.pwconv1.bias, "gelu"))
         return x + self.gamma * h
 
 
@@ -154,12 +156,12 @@ class ConvNeXtBackbone(nn.Module):
         y : torch.Tensor
             Shape ``[batch, time, dim]``.
         """
-        h = x.transpose(1, 2)
         if self.causal:
-            h = causal_pad(h, self.causal_pad, self.pad_mode)
+            h = causal_pad(x.transpose(1, 2), self.causal_pad, self.pad_mode).transpose(1, 2)
         else:
-            h = zero_padding(h, num_frames, time_dim=-1)
-        h = self.input_norm(self.embedding(h).transpose(1, 2))
+            h = zero_padding(x, num_frames)
+        conv = self.embedding
+        h = self.input_norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
         for layer in self.layers:
             h = layer(h, num_frames)
         return self.output_norm(h)

@@ -17,6 +17,8 @@ from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.feed_forward import ChunkFeedForward
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.frame_conv import transposed_conv
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     causal_pad,
     lens_to_num_frames,
@@ -80,6 +82,9 @@ class UpScale(nn.Module):
             Shape ``[batch, time * stride, output_dim]`` (plus
             ``kernel_size - stride`` frames offline).
         """
+        if self.kernel_size == self.stride:
+            # Frames do not overlap: padding is irrelevant, one matrix product.
+            return transposed_conv(self.activation(x), self.upscale.weight, self.upscale.bias)
         time = x.shape[1]
         x = x.transpose(1, 2)
         if self.causal:
@@ -222,7 +227,7 @@ class FocalDecompressor(nn.Module):
         self.causal = causal
         self.upsample_factor = math.prod(upscale_factors)
         self.chunk_size = 1 + lookahead_size
-        self.in_proj = nn.Linear(input_dim, hidden_dims[0])
+        self.in_proj = Linear(input_dim, hidden_dims[0])
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList()
         widths = list(hidden_dims) + [output_dim]

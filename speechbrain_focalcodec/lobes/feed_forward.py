@@ -8,6 +8,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.linear import Linear, linear
 from speechbrain_focalcodec.lobes.padding import zero_padding
 
 __all__ = ["ChunkFeedForward", "FeedForward"]
@@ -34,10 +35,10 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, ffn_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.in_proj = nn.Linear(dim, ffn_dim)
-        self.activation = nn.GELU()
+        self.in_proj = Linear(dim, ffn_dim)
+        self.activation = nn.GELU()  # applied fused with in_proj, see `linear`
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(ffn_dim, dim)
+        self.out_proj = Linear(ffn_dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         """Applies the MLP.
@@ -52,7 +53,7 @@ class FeedForward(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        x = self.dropout(self.activation(self.in_proj(x)))
+        x = self.dropout(linear(x, self.in_proj.weight, self.in_proj.bias, "gelu"))
         return self.dropout(self.out_proj(x))
 
 
@@ -85,10 +86,10 @@ class ChunkFeedForward(nn.Module):
     def __init__(self, chunk_size: int, dim: int, ffn_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.chunk_size = chunk_size
-        self.in_proj = nn.Linear(chunk_size * dim, ffn_dim)
-        self.activation = nn.GELU()
+        self.in_proj = Linear(chunk_size * dim, ffn_dim)
+        self.activation = nn.GELU()  # applied fused with in_proj, see `linear`
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(ffn_dim, chunk_size * dim)
+        self.out_proj = Linear(ffn_dim, chunk_size * dim)
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Refines every chunk of frames.
@@ -110,6 +111,7 @@ class ChunkFeedForward(nn.Module):
         pad = num_chunks * self.chunk_size - time
         chunks = nn.functional.pad(zero_padding(x, num_frames), [0, 0, 0, pad])
         chunks = chunks.reshape(batch, num_chunks, self.chunk_size * dim)
-        chunks = self.dropout(self.activation(self.in_proj(chunks)))
+        chunks = linear(chunks, self.in_proj.weight, self.in_proj.bias, "gelu")
+        chunks = self.dropout(chunks)
         chunks = self.dropout(self.out_proj(chunks))
         return x + chunks.reshape(batch, -1, dim)[:, :time]

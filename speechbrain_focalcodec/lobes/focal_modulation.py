@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.activations import DynamicTanh
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
+from speechbrain_focalcodec.lobes.frame_conv import conv_frames
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import causal_pad, masked_mean, zero_padding
 
 __all__ = ["FocalBlock", "FocalModulation"]
@@ -74,7 +76,7 @@ class FocalModulation(nn.Module):
         self.focal_level = focal_level
         self.normalize_modulator = normalize_modulator
         self.causal = causal
-        self.in_proj = nn.Linear(dim, 2 * dim + focal_level + 1)
+        self.in_proj = Linear(dim, 2 * dim + focal_level + 1)
         kernel_sizes = [focal_window + k * focal_factor for k in range(focal_level)]
         if causal:
             # The global context of a causal layer is a long depth-wise window.
@@ -95,7 +97,7 @@ class FocalModulation(nn.Module):
         )
         self.activation = nn.GELU()
         self.context_proj = nn.Conv1d(dim, dim, kernel_size=1)
-        self.out_proj = nn.Linear(dim, dim)
+        self.out_proj = Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
         if not use_post_norm:
             self.norm = nn.Identity()
@@ -119,24 +121,29 @@ class FocalModulation(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        query, context, gates = (
-            self.in_proj(x).transpose(1, 2).split([self.dim, self.dim, self.focal_level + 1], dim=1)
+        # Frames stay channels-last throughout (see frame_conv.py).
+        query, context, gates = self.in_proj(x).split(
+            [self.dim, self.dim, self.focal_level + 1], dim=-1
         )
         aggregated = torch.zeros_like(query)
         for level, layer in enumerate(self.layers):
+            conv, activation = layer
             if self.causal:
-                context = causal_pad(context, self.kernel_sizes[level] - 1)
+                pad = self.kernel_sizes[level] - 1
+                context = causal_pad(context.transpose(1, 2), pad).transpose(1, 2)
             else:
                 # "same" zero padding: padded frames must read as zeros too.
-                context = zero_padding(context, num_frames, time_dim=-1)
-            context = layer(context)
-            aggregated = aggregated + context * gates[:, level : level + 1]
+                context = zero_padding(context, num_frames)
+            context = conv_frames(context, conv.weight, conv.bias, conv.padding, conv.groups)
+            context = activation(context)
+            aggregated = aggregated + context * gates[..., level : level + 1]
         if not self.causal:
-            global_context = self.activation(masked_mean(context, num_frames))
-            aggregated = aggregated + global_context[..., None] * gates[:, -1:]
+            global_context = self.activation(masked_mean(context, num_frames, time_dim=1))
+            aggregated = aggregated + global_context[:, None] * gates[..., -1:]
         if self.normalize_modulator:
             aggregated = aggregated / (self.focal_level + 1)
-        output = (query * self.context_proj(aggregated)).transpose(1, 2)
+        proj = self.context_proj
+        output = query * conv_frames(aggregated, proj.weight, proj.bias)
         return self.dropout(self.out_proj(self.norm(output)))
 
 

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     lens_to_num_frames,
     num_frames_to_lens,
@@ -126,7 +127,7 @@ class ISTFTHead(nn.Module):
         self, dim: int, n_fft: int = 1024, hop_length: int = 320, causal: bool = False
     ) -> None:
         super().__init__()
-        self.proj = nn.Linear(dim, n_fft + 2)
+        self.proj = Linear(dim, n_fft + 2)
         self.istft = ISTFT(n_fft, hop_length, causal)
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:

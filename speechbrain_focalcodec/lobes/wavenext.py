@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
     lens_to_num_frames,
     num_frames_to_lens,
@@ -42,7 +43,7 @@ class WaveNeXtHead(nn.Module):
 
     def __init__(self, dim: int, hop_length: int = 480) -> None:
         super().__init__()
-        self.proj = nn.Linear(dim, hop_length)
+        self.proj = Linear(dim, hop_length)
 
     def forward(self, x: Tensor) -> Tensor:
         """Synthesizes the waveform.

@@ -11,12 +11,14 @@ Authors
 import math
 from typing import Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
 from speechbrain_focalcodec.lobes.config import records_config
+from speechbrain_focalcodec.lobes.frame_conv import strided_conv
+from speechbrain_focalcodec.lobes.linear import Linear
 from speechbrain_focalcodec.lobes.padding import (
-    causal_pad,
     lens_to_num_frames,
     num_frames_to_lens,
     zero_padding,
@@ -101,14 +103,33 @@ class ConvBlock(nn.Module):
         y : torch.Tensor
             Shape ``[batch, output_dim, time']``.
         """
+        return self.forward_frames(x.transpose(1, 2), num_frames).transpose(1, 2)
+
+    def forward_frames(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+        """Applies the block to channels-last frames (no transposition on the way).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, input_dim]``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[batch, time', output_dim]``.
+        """
         if self.causal:
-            x = causal_pad(x, self.kernel_size - 1)
+            first = x[:, :1].expand(-1, self.kernel_size - 1, -1)
+            x = torch.cat([first, x], dim=1)
         else:
-            x = zero_padding(x, num_frames, time_dim=-1)
-            # Inputs shorter than the kernel still give one frame.
-            x = nn.functional.pad(x, [0, max(self.kernel_size - x.shape[-1], 0)])
-        x = self.dropout(self.conv(x))
-        return self.activation(self.norm(x.transpose(1, 2))).transpose(1, 2)
+            x = zero_padding(x, num_frames)
+            if x.shape[1] < self.kernel_size:
+                # Inputs shorter than the kernel still give one frame.
+                x = nn.functional.pad(x, [0, 0, 0, self.kernel_size - x.shape[1]])
+        x = self.dropout(strided_conv(x, self.conv.weight, self.stride))
+        return self.activation(self.norm(x))
 
 
 class ConvFeatureExtractor(nn.Module):
@@ -192,13 +213,13 @@ class ConvFeatureExtractor(nn.Module):
         num_frames : torch.Tensor or None
             Valid frames per item.
         """
-        x = sig[:, None]
+        x = sig[..., None]
         num_frames = num_samples
         for layer in self.layers:
-            x = layer(x, num_frames)
+            x = layer.forward_frames(x, num_frames)
             if num_frames is not None:
                 num_frames = layer.num_output_frames(num_frames)
-        return x, num_frames
+        return x.transpose(1, 2), num_frames
 
 
 class WavLM(nn.Module):
@@ -277,7 +298,7 @@ class WavLM(nn.Module):
             hidden_dims, kernel_sizes, strides, dropout, causal
         )
         self.norm = nn.LayerNorm(hidden_dims[-1])
-        self.feature_proj = nn.Linear(hidden_dims[-1], dim)
+        self.feature_proj = Linear(hidden_dims[-1], dim)
         self.dropout = nn.Dropout(dropout)
         self.encoder = TransformerEncoder(
             num_layers,

@@ -1,0 +1,1 @@
+"""Speed, memory and efficiency benchmarks of speechbrain-focalcodec (see docs/benchmarks.md)."""

@@ -1,0 +1,170 @@
+"""Shared pieces of the benchmarks: models with random weights, bundled speech,
+side-by-side timing, the official implementation, the machine's description.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.checkpoints import codec_from_config
+from speechbrain_focalcodec.codec import FocalCodec
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFESTS = ROOT / "tests" / "golden" / "manifests"
+GOLDEN = ROOT / "tests" / "golden"
+SPEECH = sorted((ROOT / "samples" / "librispeech-dev-clean").glob("*.flac"))
+
+# Benchmark name -> official checkpoint whose architecture is used.
+VARIANTS = {
+    "50hz": "focalcodec_50hz",
+    "25hz": "focalcodec_25hz",
+    "12_5hz": "focalcodec_12_5hz",
+    "causal": "focalcodec_50hz_4k_causal",
+}
+SCALE_FACTORS = {"50hz": [1, 1, 1], "25hz": [2, 1, 1], "12_5hz": [2, 2, 1]}
+
+
+def codec_config(variant: str, tiny: bool = False) -> Dict[str, Any]:
+    """Official ``config.json`` dict of a full-size architecture, or of a tiny
+    model of the same kind (for smoke tests)."""
+    if variant not in VARIANTS:
+        raise SystemExit(f"error: unknown variant {variant!r}; choose among {sorted(VARIANTS)}")
+    if not tiny:
+        return json.loads((MANIFESTS / f"{VARIANTS[variant]}.json").read_text())["config"]
+    if variant == "causal":
+        return json.loads((GOLDEN / "tiny_causal" / "config.json").read_text())
+    config = json.loads((GOLDEN / "tiny_50hz" / "config.json").read_text())
+    factors = SCALE_FACTORS[variant]
+    config["compressor_config"]["downscale_factors"] = factors
+    config["decompressor_config"]["upscale_factors"] = factors[::-1]
+    return config
+
+
+def build_codec(variant: str, tiny: bool = False, seed: int = 0) -> FocalCodec:
+    """A codec of ``variant``'s architecture with random weights, in eval mode."""
+    torch.manual_seed(seed)
+    return codec_from_config(codec_config(variant, tiny)).eval()
+
+
+def speech(seconds: float, batch_size: int = 1) -> torch.Tensor:
+    """``[batch, samples]`` of bundled LibriSpeech speech at 16 kHz, repeated as
+    needed; every row starts at a different utterance."""
+    pool = torch.cat([load_audio(path, 16000) for path in SPEECH])
+    samples = int(seconds * 16000)
+    rows = []
+    for row in range(batch_size):
+        start = (row * pool.shape[0]) // max(batch_size, 1)
+        needed = torch.cat([pool[start:]] + [pool] * (1 + samples // pool.shape[0]))
+        rows.append(needed[:samples])
+    return torch.stack(rows)
+
+
+def measure(functions: Dict[str, Callable[[], Any]], repeats: int = 5) -> Dict[str, float]:
+    """Best wall time (s) of each function, run interleaved (round robin) after
+    one warm-up call each, so that load changes affect all of them alike."""
+    times: Dict[str, List[float]] = {name: [] for name in functions}
+    with torch.inference_mode():
+        for function in functions.values():
+            function()
+        for _ in range(repeats):
+            for name, function in functions.items():
+                start = time.perf_counter()
+                function()
+                times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
+def load_reference(path: Optional[str]) -> Any:
+    """The official ``focalcodec`` module from a checkout, or None."""
+    if not path:
+        return None
+    checkout = Path(path).expanduser().resolve()
+    if not (checkout / "focalcodec" / "__init__.py").is_file():
+        raise SystemExit(f"error: {checkout} is not a checkout of the official focalcodec")
+    sys.path.insert(0, str(checkout))
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import focalcodec
+
+    return focalcodec
+
+
+def reference_twin(reference: Any, codec: FocalCodec) -> torch.nn.Module:
+    """The official model with exactly ``codec``'s weights (through its own loader)."""
+    with tempfile.TemporaryDirectory() as directory:
+        codec.save_pretrained(directory)
+        shutil.copy(Path(directory) / "config.json", Path(directory) / "model.json")
+        model = reference.FocalCodec.from_config(str(Path(directory) / "model.json"), True)
+    return model.eval()
+
+
+def machine() -> Dict[str, Any]:
+    """CPU model, relevant instruction sets, threads, load and versions."""
+    info: Dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        lscpu = ""
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    info["cpu"] = fields.get("Model name", platform.processor() or "unknown").strip()
+    info["cpus"] = os.cpu_count()
+    flags = fields.get("Flags", "").split()
+    info["isa"] = [
+        f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags
+    ]
+    info["threads"] = torch.get_num_threads()
+    info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return info
+
+
+def describe_machine() -> str:
+    """One line describing the machine (for the benchmark outputs)."""
+    info = machine()
+    gpu = info["cuda"] or "none (GPU throughput not measured)"
+    return (
+        f"CPU: {info['cpu']} ({info['cpus']} cores; {' '.join(info['isa'])}), "
+        f"torch {info['torch']} with {info['threads']} threads, GPU: {gpu}, "
+        f"load average {info['load_average']}"
+    )
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Options shared by the benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny models and short inputs (smoke test)"
+    )
+    return parser
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Applies the shared options and prints the machine."""
+    if args.threads < 1 or args.repeats < 1:
+        raise SystemExit("error: --threads and --repeats must be at least 1")
+    torch.set_num_threads(args.threads)
+    print(describe_machine())

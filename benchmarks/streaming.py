@@ -1,0 +1,121 @@
+"""Per-chunk compute of the causal model streaming, against its 80 ms chunk.
+
+The causal model streams the bundled speech chunk by chunk (1280 samples,
+80 ms at 16 kHz, 4 tokens) through ``codec.stream_encoder`` and
+``codec.stream_decoder`` (explicit state: attention cache, convolution
+contexts); every chunk is encoded then decoded, and the median chunk after
+the warm-up is reported. Real time means encode + decode < 80 ms; the target
+is < 40 ms. The fast mode streams with bfloat16 linear layers in the encoder,
+compressor and decoder. With ``--reference PATH`` the official implementation
+streams the same chunks with its own state API, in the same run.
+
+    python -m benchmarks.streaming --reference /path/to/focalcodec
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import statistics
+import sys
+import time
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from benchmarks.common import (
+    base_parser,
+    build_codec,
+    load_reference,
+    markdown,
+    reference_twin,
+    setup,
+    speech,
+)
+from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec
+
+FAST_MODULES = ("encoder", "compressor", "decoder")
+
+
+def ours_stream(codec, chunks: List[torch.Tensor]) -> List[Tuple[float, float]]:
+    """(encode, decode) seconds of every chunk through the streaming API."""
+    encoder, decoder = codec.stream_encoder(1), codec.stream_decoder(1)
+    times = []
+    with torch.inference_mode():
+        for chunk in chunks:
+            start = time.perf_counter()
+            toks = encoder(chunk)
+            middle = time.perf_counter()
+            decoder(toks)
+            times.append((middle - start, time.perf_counter() - middle))
+    return times
+
+
+def official_stream(official, chunks: List[torch.Tensor]) -> List[Tuple[float, float]]:
+    """(encode, decode) seconds of every chunk through the official state API."""
+    times = []
+    states: List = [(), (), (), ()]
+    with torch.inference_mode():
+        for chunk in chunks:
+            start = time.perf_counter()
+            toks, states[0], states[1] = official.sig_to_toks(
+                chunk, states[0], states[1], return_state=True
+            )
+            middle = time.perf_counter()
+            _, states[2], states[3] = official.toks_to_sig(
+                toks, states[2], states[3], return_state=True
+            )
+            times.append((middle - start, time.perf_counter() - middle))
+    return times
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the benchmark and prints a markdown table."""
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--reference", help="checkout of the official implementation")
+    parser.add_argument("--chunks", type=int, default=100, help="timed chunks per stream")
+    args = parser.parse_args(argv)
+    setup(args)
+    codec = build_codec("causal", args.tiny)
+    chunk_ms = 1000.0 * codec.chunk_size / codec.sample_rate_input
+    count = 8 if args.tiny else args.chunks
+    warmup = 3 if args.tiny else 10
+    audio = speech((count + warmup) * codec.chunk_size / codec.sample_rate_input)
+    chunks = list(audio.split(codec.chunk_size, dim=1))
+    runs = {"this package, float32": partial(ours_stream, codec)}
+    if bf16_supported():
+        fast = fast_codec(codec, FAST_MODULES)
+        runs["this package, fast mode (bf16 linear layers)"] = partial(ours_stream, fast)
+    reference = load_reference(args.reference)
+    if reference is not None:
+        runs["official, float32"] = partial(official_stream, reference_twin(reference, codec))
+    per_chunk: Dict[str, List[Tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(max(1, args.repeats // 2)):  # alternate whole streams
+        for name, run in runs.items():
+            per_chunk[name] += run(chunks)[warmup:]
+    rows = []
+    for name, times in per_chunk.items():
+        encode = 1000.0 * statistics.median(t[0] for t in times)
+        decode = 1000.0 * statistics.median(t[1] for t in times)
+        total = 1000.0 * statistics.median(t[0] + t[1] for t in times)
+        worst = 1000.0 * max(t[0] + t[1] for t in times)
+        rows.append(
+            [
+                name,
+                f"{encode:.1f}",
+                f"{decode:.1f}",
+                f"{total:.1f}",
+                f"{worst:.1f}",
+                f"{total / chunk_ms:.2f}",
+                "yes" if total < chunk_ms else "no",
+            ]
+        )
+    header = ["streaming", "encode (ms)", "decode (ms)", "per chunk (ms)", "slowest chunk (ms)"]
+    header += [f"median / {chunk_ms:g} ms", "real time"]
+    print()
+    print(markdown(header, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

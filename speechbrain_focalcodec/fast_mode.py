@@ -1,0 +1,141 @@
+"""Fast mode: bfloat16 matrix products between float32 activations.
+
+``fast_codec`` returns a copy of a codec whose linear layers (and, on
+request, the strided convolutions of the encoder's feature extractor) hold
+bfloat16 weights. Those layers cast their input to bfloat16 and their output
+back to float32 (see ``lobes/linear.py``), so that normalizations, residual
+sums, attention and quantization stay float32. On CPUs with bfloat16
+instructions (``avx512_bf16`` or AMX in ``lscpu``) oneDNN runs bfloat16
+products at two to four times the float32 rate; on GPUs they run on the
+tensor cores. Tokens differ from the float32 ones where a latent lies close
+to zero: ``token_agreement`` measures it (``benchmarks/fast_mode.py`` reports
+it).
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import copy
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.lobes.wavlm import ConvBlock
+
+__all__ = ["bf16_supported", "fast_codec", "token_agreement"]
+
+
+def bf16_supported(device: Union[str, torch.device] = "cpu") -> bool:
+    """Whether ``device`` has fast bfloat16 matrix products.
+
+    Arguments
+    ---------
+    device : torch.device
+        A CPU or CUDA device.
+
+    Returns
+    -------
+    supported : bool
+
+    Example
+    -------
+    >>> isinstance(bf16_supported(torch.device("cpu")), bool)
+    True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
+def fast_codec(
+    codec: FocalCodec,
+    modules: Sequence[str] = ("encoder",),
+    feature_extractor: bool = False,
+    dtype: torch.dtype = torch.bfloat16,
+) -> FocalCodec:
+    """A copy of ``codec`` whose linear layers in ``modules`` compute in ``dtype``.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The float32 codec (left unchanged).
+    modules : sequence of str
+        Dotted names of the sub-modules whose linear layers are converted,
+        e.g. ``"encoder"`` (the WavLM transformer: most of the encoding
+        FLOPs), ``"compressor"``, ``"decompressor"``, ``"decoder"``.
+    feature_extractor : bool
+        Also convert the strided convolutions of the encoder's feature
+        extractor (faster still, but their rounding moves the latents most).
+    dtype : torch.dtype
+        ``torch.bfloat16`` (or ``torch.float16`` on GPU).
+
+    Returns
+    -------
+    codec : FocalCodec
+        In eval mode, on the same device.
+
+    Example
+    -------
+    >>> from tests.conftest import random_codec
+    >>> codec = random_codec("50hz")
+    >>> fast = fast_codec(codec)
+    >>> fast.encoder.encoder.layers[0].feed_forward.in_proj.weight.dtype
+    torch.bfloat16
+    >>> sig = torch.randn(1, 16000)
+    >>> toks = fast.sig_to_toks(sig)
+    >>> toks.shape == codec.sig_to_toks(sig).shape, toks.dtype
+    (True, torch.int64)
+    """
+    fast = copy.deepcopy(codec).eval()
+    names = dict(fast.named_modules())
+    for name in modules:
+        if name not in names or name == "":
+            raise ValueError(f"No module {name!r} in the codec")
+        for module in names[name].modules():
+            if isinstance(module, nn.Linear):
+                module.to(dtype)
+    if feature_extractor:
+        for module in fast.encoder.feature_extractor.modules():
+            if isinstance(module, ConvBlock):
+                module.conv.to(dtype)
+    return fast
+
+
+def token_agreement(toks: Tensor, reference: Tensor, lens: Optional[Tensor] = None) -> float:
+    """Fraction of tokens equal to the reference tokens (valid positions only).
+
+    Arguments
+    ---------
+    toks : torch.Tensor
+        Tokens, ``[batch, tokens]``.
+    reference : torch.Tensor
+        Reference tokens, same shape.
+    lens : torch.Tensor, optional
+        Relative lengths.
+
+    Returns
+    -------
+    agreement : float
+        In [0, 1].
+
+    Example
+    -------
+    >>> token_agreement(torch.tensor([[1, 2, 3, 4]]), torch.tensor([[1, 2, 0, 4]]))
+    0.75
+    """
+    if toks.shape != reference.shape:
+        raise ValueError(f"Shapes differ: {list(toks.shape)} and {list(reference.shape)}")
+    equal = toks == reference
+    if lens is not None:
+        counts = torch.round(lens * toks.shape[1]).long()
+        valid = torch.arange(toks.shape[1], device=toks.device)[None] < counts[:, None]
+        return float(equal[valid].float().mean())
+    return float(equal.float().mean())

@@ -1,0 +1,193 @@
+"""Convolutions of channels-last frames (``[batch, time, channels]``).
+
+The lobes keep their frames channels-last, the layout of linear layers and
+layer normalization. These helpers apply the weights of a ``torch.nn.Conv1d``
+to such frames without transposing them to channels-first and back: oneDNN
+runs the convolution in the channels-last memory format as a 2-D convolution
+of height 1, which is also several times faster for depth-wise and strided
+convolutions on CPU. Results equal ``conv1d`` on the transposed input to
+float32 rounding.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.linear import linear
+
+__all__ = ["conv_frames", "strided_conv", "transposed_conv"]
+
+# Inputs with at most this many output frames (streaming chunks) are computed
+# as a matrix product: faster than a convolution primitive at that size.
+SHORT = 512
+# Stride-1 convolutions whose windows hold at most this many values (short
+# inputs, e.g. streaming chunks) are computed from the windows.
+WINDOWS_BUDGET = 2**22
+
+
+def _exporting() -> bool:
+    """Whether an exporter or compiler is tracing (they get the standard operators)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def conv_frames(
+    x: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor] = None,
+    padding: Union[str, int, Tuple[int, ...]] = 0,
+    groups: int = 1,
+) -> Tensor:
+    """Stride-1 convolution (e.g. depth-wise) of channels-last frames.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Input, shape ``[batch, time, input_dim]``.
+    weight : torch.Tensor
+        Kernel of a ``Conv1d``, shape ``[output_dim, input_dim / groups, kernel_size]``.
+    bias : torch.Tensor, optional
+        Shape ``[output_dim]``.
+    padding : str, int or tuple
+        The ``Conv1d``'s padding: ``"same"``, ``"valid"`` or zeros on each side.
+    groups : int
+        Convolution groups.
+
+    Returns
+    -------
+    y : torch.Tensor
+        Shape ``[batch, time', output_dim]``, contiguous.
+
+    Example
+    -------
+    >>> conv = torch.nn.Conv1d(8, 8, 7, padding="same", groups=8)
+    >>> x = torch.randn(2, 20, 8)
+    >>> y = conv_frames(x, conv.weight, conv.bias, conv.padding, conv.groups)
+    >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
+    True
+    """
+    kernel_size = weight.shape[-1]
+    if kernel_size == 1 and groups == 1 and padding in (0, (0,), "valid", "same"):
+        return linear(x, weight[..., 0], bias)
+    if padding == "same":
+        left = (kernel_size - 1) // 2
+        padding = (left, kernel_size - 1 - left)
+    elif padding == "valid":
+        padding = (0, 0)
+    elif not isinstance(padding, str):
+        padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
+    num_windows = x.shape[1] + sum(padding) - kernel_size + 1
+    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET and not _exporting():
+        return _grouped_windows_product(x, weight, bias, padding, groups)
+    if not isinstance(padding, str):
+        padding = (0, padding if isinstance(padding, int) else padding[0])
+    y = nn.functional.conv2d(
+        x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias, padding=padding, groups=groups
+    )
+    return y.squeeze(2).transpose(1, 2).contiguous()
+
+
+def _grouped_windows_product(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], padding: Tuple[int, int], groups: int
+) -> Tensor:
+    """Short convolutions as products of the windows with the kernel, group by group
+    (no convolution primitive: its weight reordering dominates at that size)."""
+    dtype = x.dtype
+    x = nn.functional.pad(x.to(weight.dtype), [0, 0, padding[0], padding[1]])
+    batch, _, channels = x.shape
+    output_dim, group_dim, kernel_size = weight.shape
+    windows = x.unfold(1, kernel_size, 1)  # [batch, frames, channels, kernel]
+    if groups == channels == output_dim:  # depth-wise
+        y = (windows * weight[:, 0]).sum(dim=-1)
+        return (y if bias is None else y + bias).to(dtype)
+    windows = windows.reshape(batch, -1, groups, group_dim, kernel_size)
+    kernel = weight.view(groups, output_dim // groups, group_dim, kernel_size)
+    y = torch.einsum("btgck,gock->btgo", windows, kernel).reshape(batch, -1, output_dim)
+    return (y if bias is None else y + bias).to(dtype)
+
+
+def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] = None) -> Tensor:
+    """Convolution without padding of channels-last frames, with a stride.
+
+    Kernels no longer than the stride (non-overlapping windows) and short
+    inputs (streaming chunks) are computed as one matrix product of the
+    windows with the kernel; other inputs as a channels-last 2-D convolution.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Input, shape ``[batch, time, input_dim]``.
+    weight : torch.Tensor
+        Kernel, shape ``[output_dim, input_dim, kernel_size]``.
+    stride : int
+        Stride.
+    bias : torch.Tensor, optional
+        Shape ``[output_dim]``.
+
+    Returns
+    -------
+    y : torch.Tensor
+        Shape ``[batch, (time - kernel_size) // stride + 1, output_dim]``,
+        contiguous, computed in the precision of ``weight`` and returned in
+        that of ``x``.
+
+    Example
+    -------
+    >>> x, weight = torch.randn(2, 50, 8), torch.randn(4, 8, 3)
+    >>> y = strided_conv(x, weight, stride=2)
+    >>> expected = torch.nn.functional.conv1d(x.transpose(1, 2), weight, stride=2)
+    >>> y.shape, bool(torch.allclose(y, expected.transpose(1, 2), atol=1e-5))
+    (torch.Size([2, 24, 4]), True)
+    """
+    batch, time, input_dim = x.shape
+    output_dim, _, kernel_size = weight.shape
+    num_windows = (time - kernel_size) // stride + 1
+    windowed = kernel_size <= stride or num_windows <= SHORT or input_dim == 1
+    if windowed and not _exporting():
+        # [batch, windows, kernel, channels]: a view when windows do not overlap.
+        windows = x.unfold(1, kernel_size, stride).transpose(-1, -2)
+        windows = windows.reshape(batch, num_windows, kernel_size * input_dim)
+        return linear(windows, weight.transpose(1, 2).reshape(output_dim, -1), bias)
+    weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)
+    bias = None if bias is None else bias.to(weight.dtype)
+    y = nn.functional.conv2d(frames, weight, bias, stride=(1, stride))
+    return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)
+
+
+def transposed_conv(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    """Transposed convolution of channels-last frames whose kernel equals its stride.
+
+    Every input frame gives its own ``kernel_size`` output frames: one matrix
+    product.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Input, shape ``[batch, time, input_dim]``.
+    weight : torch.Tensor
+        Kernel of a ``ConvTranspose1d``, shape ``[input_dim, output_dim, kernel_size]``.
+    bias : torch.Tensor, optional
+        Shape ``[output_dim]``.
+
+    Returns
+    -------
+    y : torch.Tensor
+        Shape ``[batch, time * kernel_size, output_dim]``.
+
+    Example
+    -------
+    >>> conv = torch.nn.ConvTranspose1d(8, 4, kernel_size=2, stride=2)
+    >>> x = torch.randn(2, 5, 8)
+    >>> y = transposed_conv(x, conv.weight, conv.bias)
+    >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
+    True
+    """
+    batch, time, _ = x.shape
+    _, output_dim, kernel_size = weight.shape
+    frames = linear(x, weight.permute(2, 1, 0).reshape(kernel_size * output_dim, -1))
+    frames = frames.view(batch, time * kernel_size, output_dim)
+    return frames if bias is None else frames + bias.to(frames.dtype)

@@ -1,0 +1,125 @@
+"""Linear layers that run on oneDNN for CPU inference.
+
+PyTorch sends float32 matrix products on CPU to MKL's sgemm, which on some
+processors (AMD Zen among them) takes a path at about half the speed of
+oneDNN's kernels. For inference (no gradient needed), ``linear`` calls
+oneDNN's linear primitive directly, optionally fused with the exact GELU;
+everywhere else (training, GPU, autocast, other dtypes) it is
+``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
+tracing) and ``torch.compile``. Results agree with it to float32 rounding.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Linear", "linear"]
+
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def _onednn_available() -> bool:
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(
+            torch.ops.mkldnn, "_linear_pointwise"
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN = _onednn_available()
+
+
+def _use_onednn(x: Tensor, weight: Tensor) -> bool:
+    if not _ONEDNN or x.device.type != "cpu" or x.dtype not in _ONEDNN_DTYPES:
+        return False
+    if weight.dtype != x.dtype or torch.is_autocast_enabled("cpu"):
+        return False
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False  # exports (ONNX) and compilers see the standard operator
+    return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+
+
+def linear(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, activation: Optional[str] = None
+) -> Tensor:
+    """``x @ weight.T + bias``, optionally followed by the exact GELU.
+
+    The product is computed in the precision of ``weight`` and returned in
+    that of ``x``: bfloat16 weights (see ``fast_mode.py``) give bfloat16
+    products between float32 activations.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Input, shape ``[..., in_features]``.
+    weight : torch.Tensor
+        Shape ``[out_features, in_features]``.
+    bias : torch.Tensor, optional
+        Shape ``[out_features]``.
+    activation : str, optional
+        ``"gelu"`` to apply the exact (erf) GELU to the result.
+
+    Returns
+    -------
+    y : torch.Tensor
+        Shape ``[..., out_features]``.
+
+    Example
+    -------
+    >>> x, weight, bias = torch.randn(2, 5, 8), torch.randn(4, 8), torch.randn(4)
+    >>> y = linear(x, weight, bias, activation="gelu")
+    >>> expected = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
+    >>> y.shape, bool(torch.allclose(y, expected, atol=1e-5))
+    (torch.Size([2, 5, 4]), True)
+    """
+    if activation not in (None, "gelu"):
+        raise ValueError(f"`activation` must be None or 'gelu', got {activation!r}")
+    dtype = x.dtype
+    x = x.to(weight.dtype)
+    if _use_onednn(x, weight) and (bias is None or bias.dtype == x.dtype):
+        y = torch.ops.mkldnn._linear_pointwise(
+            x, weight, bias, activation or "none", [], "none" if activation else ""
+        )
+        return y.to(dtype)
+    y = nn.functional.linear(x, weight, bias)
+    return (nn.functional.gelu(y) if activation == "gelu" else y).to(dtype)
+
+
+class Linear(nn.Linear):
+    """``torch.nn.Linear`` (same parameters and state-dict keys) computed by ``linear``.
+
+    Arguments
+    ---------
+    in_features : int
+        Input size.
+    out_features : int
+        Output size.
+    bias : bool
+        Whether to add a learnable bias.
+
+    Example
+    -------
+    >>> layer = Linear(8, 4)
+    >>> layer(torch.randn(3, 8)).shape
+    torch.Size([3, 4])
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Applies the layer.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[..., in_features]``.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[..., out_features]``.
+        """
+        return linear(x, self.weight, self.bias)

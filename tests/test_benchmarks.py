@@ -1,0 +1,83 @@
+"""Smoke tests of the benchmark scripts (tiny models, short inputs, one repeat).
+
+They check that each script runs end to end and prints its table; they never
+look at the timings.
+"""
+
+import pytest
+
+from benchmarks import fast_mode, flops, memory, peers, rtf, streaming
+
+TINY = ["--tiny", "--repeats", "1", "--threads", "1"]
+
+
+def tables(output: str) -> list:
+    """The markdown tables of ``output``: lists of rows of cells (header and rule dropped)."""
+    found, current = [], []
+    for line in output.splitlines() + [""]:
+        if line.startswith("| "):
+            current.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif current:
+            found.append(current[2:])
+            current = []
+    return found
+
+
+def table_rows(output: str) -> list:
+    return tables(output)[-1]
+
+
+def test_rtf(capsys):
+    assert rtf.main(TINY + ["--variants", "25hz", "causal", "--batch-sizes", "1", "2"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[:2] for row in rows] == [
+        ["25hz", "1"],
+        ["25hz", "2"],
+        ["causal", "1"],
+        ["causal", "2"],
+    ]
+
+
+def test_memory_runs_and_skips_what_would_not_fit(capsys):
+    assert memory.main(TINY + ["--variants", "50hz", "--max-gb", "0.01"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert len(rows) == 2
+    assert float(rows[0][3]) > 0.0  # peak RSS of the 1 s run, in GB
+    assert rows[1][3].startswith("not run: predicted")
+
+
+def test_streaming(capsys):
+    assert streaming.main(TINY) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert rows[0][0] == "this package, float32"
+    assert float(rows[0][3]) > 0.0 and rows[0][-1] in ("yes", "no")
+
+
+def test_peers(capsys):
+    assert peers.main(TINY + ["--peers", "encodec"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == ["FocalCodec@50 (this package)", "EnCodec 24 kHz"]
+
+
+def test_flops(capsys):
+    assert flops.main(TINY + ["--variant", "12_5hz"]) == 0
+    peaks, components = tables(capsys.readouterr().out)
+    assert [row[0] for row in peaks][0] == "float32, oneDNN"
+    assert all(float(row[1]) > 0 for row in peaks)
+    names = [row[0] for row in components]
+    assert "encoder: transformer" in names and "decode (toks_to_sig)" in names
+    assert all(float(row[1]) > 0 for row in components)  # GFLOP per audio second
+
+
+def test_fast_mode(capsys):
+    assert fast_mode.main(TINY) == 0
+    rows = table_rows(capsys.readouterr().out)
+    agreement = {row[0]: row[-1] for row in rows}
+    assert agreement["this package, float32"] == "100.00%"
+    assert len(agreement) == 3
+
+
+@pytest.mark.parametrize("script", [rtf, streaming, flops, fast_mode])
+def test_bad_reference_path(script, tmp_path):
+    with pytest.raises(SystemExit, match="not a checkout"):
+        script.main(TINY + ["--reference", str(tmp_path)])

@@ -1,0 +1,79 @@
+"""Fast mode (bfloat16 products) and the oneDNN / channels-last kernels of the lobes."""
+
+import pytest
+import torch
+
+from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
+from speechbrain_focalcodec.lobes.frame_conv import conv_frames, strided_conv
+from speechbrain_focalcodec.lobes.linear import linear
+from tests.conftest import random_codec
+
+
+def test_fast_codec_converts_a_copy(speech):
+    codec = random_codec("50hz")
+    fast = fast_codec(codec, ("encoder", "compressor"))
+    assert codec.encoder.feature_proj.weight.dtype == torch.float32
+    assert fast.encoder.feature_proj.weight.dtype == torch.bfloat16
+    assert fast.compressor.out_proj.weight.dtype == torch.bfloat16
+    # Normalizations and the feature extractor stay float32 by default.
+    assert fast.encoder.encoder.layers[0].attention_norm.weight.dtype == torch.float32
+    assert fast.encoder.feature_extractor.layers[1].conv.weight.dtype == torch.float32
+    sig = speech[1][None]
+    toks, expected = fast.sig_to_toks(sig), codec.sig_to_toks(sig)
+    assert toks.dtype == torch.int64 and toks.shape == expected.shape
+    assert fast.sig_to_feats(sig).dtype == torch.float32
+    assert token_agreement(toks, expected) > 0.8
+    rec = fast.toks_to_sig(toks)
+    assert rec.dtype == torch.float32 and bool(torch.isfinite(rec).all())
+    with pytest.raises(ValueError, match="No module"):
+        fast_codec(codec, ("encoder.nothing",))
+
+
+def test_fast_feature_extractor_and_batches(speech):
+    codec = random_codec("causal")
+    fast = fast_codec(codec, ("encoder",), feature_extractor=True)
+    assert fast.encoder.feature_extractor.layers[1].conv.weight.dtype == torch.bfloat16
+    batch = torch.zeros(2, 32000)
+    batch[0], batch[1, :16000] = speech[2][:32000], speech[3][:16000]
+    lens = torch.tensor([1.0, 0.5])
+    toks = fast.sig_to_toks(batch, lens)
+    alone = fast.sig_to_toks(batch[1:, :16000])
+    assert torch.equal(toks[1, : alone.shape[1]], alone[0])
+
+
+def test_token_agreement():
+    toks = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert token_agreement(toks, toks) == 1.0
+    other = torch.tensor([[1, 2, 0, 4], [5, 0, 0, 0]])
+    assert token_agreement(toks, other) == 0.5
+    assert token_agreement(toks, other, torch.tensor([1.0, 0.25])) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="Shapes differ"):
+        token_agreement(toks, toks[:1])
+
+
+def test_kernels_match_torch_reference():
+    x = torch.randn(3, 41, 16)
+    weight, bias = torch.randn(24, 16), torch.randn(24)
+    reference = torch.nn.functional.linear(x, weight, bias)
+    assert torch.allclose(linear(x, weight, bias), reference, atol=1e-5)
+    assert torch.allclose(
+        linear(x.transpose(0, 1), weight), reference.transpose(0, 1) - bias, atol=1e-5
+    )
+    bf16 = linear(x, weight.bfloat16(), bias.bfloat16(), "gelu")
+    assert bf16.dtype == torch.float32
+    assert torch.allclose(bf16, torch.nn.functional.gelu(reference), atol=0.2)
+    with pytest.raises(ValueError, match="activation"):
+        linear(x, weight, activation="relu")
+    channels_first = x.transpose(1, 2)
+    for conv in (
+        torch.nn.Conv1d(16, 16, 7, padding="same", groups=16),
+        torch.nn.Conv1d(16, 8, 4, padding=2, groups=4),
+        torch.nn.Conv1d(16, 8, 1),
+    ):
+        got = conv_frames(x, conv.weight, conv.bias, conv.padding, conv.groups)
+        assert torch.allclose(got, conv(channels_first).transpose(1, 2), atol=1e-5)
+    for kernel, stride, channels in ((3, 2, 16), (2, 2, 16), (10, 5, 1)):
+        weight = torch.randn(8, channels, kernel)
+        got = strided_conv(x[..., :channels], weight, stride)
+        expected = torch.nn.functional.conv1d(channels_first[:, :channels], weight, stride=stride)
+        assert torch.allclose(got, expected.transpose(1, 2), atol=1e-5)
