@@ -317,7 +317,7 @@ def load_metrics(
     Arguments
     ---------
     names : list of str
-        Among ``"utmos"``, ``"dwer"``, ``"speaker_similarity"``.
+        Among ``"utmos"``, ``"dwer"``, ``"speaker_similarity"``, ``"dnsmos"``.
     sample_rate : int
         Rate of the signals that will be scored.
     log : logging.Logger, optional
@@ -328,7 +328,14 @@ def load_metrics(
     metrics : dict
         Name -> metric, for those that could be loaded.
     """
-    factories = {"utmos": UTMOS, "dwer": DWER, "speaker_similarity": SpeakerSimilarity}
+    from speechbrain_focalcodec.evaluation.dnsmos import DNSMOS
+
+    factories = {
+        "utmos": UTMOS,
+        "dwer": DWER,
+        "speaker_similarity": SpeakerSimilarity,
+        "dnsmos": DNSMOS,
+    }
     unknown = sorted(set(names) - set(factories))
     if unknown:
         raise ValueError(f"Unknown metrics {unknown}; choose among {sorted(factories)}")
