@@ -1,0 +1,154 @@
+"""Model-based metrics of generated speech, grouped for recipes.
+
+Enhancement, separation and text-to-speech recipes score what they generate
+with DNSMOS or UTMOS (quality, no reference), dWER (intelligibility against
+the reference) and speaker similarity (against the reference); metrics whose
+model is unavailable are switched off with one logged line.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from speechbrain.dataio.dataio import write_audio
+from torch import Tensor
+
+from speechbrain_focalcodec.audio import resample
+from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.evaluation.models import load_metrics
+
+__all__ = ["GeneratedSpeechMetrics", "decode_tokens", "save_signals"]
+
+_NAMES = {"utmos": "UTMOS", "dnsmos": "DNSMOS", "dwer": "dWER", "speaker_similarity": "SpkSim"}
+_WITHOUT_REFERENCE = ("utmos", "dnsmos")
+
+
+class GeneratedSpeechMetrics:
+    """The available metrics among ``names``, fed together.
+
+    Arguments
+    ---------
+    names : sequence of str
+        Among ``utmos``, ``dnsmos``, ``dwer``, ``speaker_similarity``.
+    sample_rate : int
+        Rate of the signals passed to ``append``.
+    log : logging.Logger, optional
+        Where switched-off metrics are reported.
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.evaluation.dnsmos import DNSMOS
+    >>> metrics = GeneratedSpeechMetrics([], 16000)
+    >>> metrics.metrics["dnsmos"] = DNSMOS(16000, model=lambda feats: 3.5)
+    >>> metrics.append(["a"], torch.randn(1, 1600), torch.randn(1, 1600))
+    >>> metrics.summarize()
+    {'DNSMOS': 3.5}
+    """
+
+    def __init__(
+        self, names: Sequence[str], sample_rate: int, log: Optional[logging.Logger] = None
+    ) -> None:
+        self.metrics = load_metrics(list(names), sample_rate, log)
+
+    def append(
+        self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Optional[Tensor] = None
+    ) -> None:
+        """Scores generated signals against their references.
+
+        Arguments
+        ---------
+        ids : list of str
+            Utterance ids.
+        hyp_sig : torch.Tensor
+            Generated signals ``[batch, samples]``.
+        ref_sig : torch.Tensor
+            References, same shape and rate.
+        lens : torch.Tensor, optional
+            Relative lengths.
+        """
+        for name, metric in self.metrics.items():
+            if name in _WITHOUT_REFERENCE:
+                metric.append(ids, hyp_sig, lens)
+            else:
+                metric.append(ids, hyp_sig, ref_sig, lens)
+
+    def summarize(self) -> Dict[str, float]:
+        """Averages (dWER: corpus word error rate, %) of the available metrics.
+
+        Returns
+        -------
+        summary : dict
+            ``UTMOS``, ``DNSMOS``, ``dWER``, ``SpkSim`` (those available).
+        """
+        summary = {}
+        for name, metric in self.metrics.items():
+            field = "error_rate" if name == "dwer" else "average"
+            summary[_NAMES[name]] = float(metric.summarize(field))
+        return summary
+
+
+def save_signals(
+    folder: Union[str, Path], ids: List[str], sig: Tensor, lens: Tensor, sample_rate: int
+) -> None:
+    """Writes each signal of a padded batch to ``<folder>/<id>.wav``.
+
+    Arguments
+    ---------
+    folder : str or Path
+        Output folder (created if needed).
+    ids : list of str
+        File names.
+    sig : torch.Tensor
+        ``[batch, samples]``.
+    lens : torch.Tensor
+        Relative lengths.
+    sample_rate : int
+        Rate of the signals.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = torch.round(lens * sig.shape[1]).long().tolist()
+    for utt_id, item, count in zip(ids, sig, counts):
+        write_audio(str(folder / f"{utt_id}.wav"), item[:count].cpu(), sample_rate)
+
+
+@torch.no_grad()
+def decode_tokens(codec: FocalCodec, toks: Tensor, lens: Tensor, num_samples: int) -> Tensor:
+    """Decodes tokens into waveforms at the codec's input rate, ``num_samples`` long.
+
+    The codec decodes ``tokens * samples_per_token`` samples; the output is
+    resampled to the input rate (that of the references) and cut or padded
+    with zeros to ``num_samples``, so that it lines up with the references.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec.
+    toks : torch.Tensor
+        Tokens ``[batch, tokens]``.
+    lens : torch.Tensor
+        Their relative lengths.
+    num_samples : int
+        Length of the output (that of the padded references).
+
+    Returns
+    -------
+    sig : torch.Tensor
+        ``[batch, num_samples]``.
+
+    Example
+    -------
+    >>> codec = FocalCodec.from_pretrained("tests/golden/tiny_50hz")
+    >>> decode_tokens(codec, torch.zeros(2, 5, dtype=torch.long), torch.ones(2), 1700).shape
+    torch.Size([2, 1700])
+    """
+    codec = codec.to(toks.device)
+    sig = codec.toks_to_sig(toks, lens)
+    sig = resample(sig, codec.sample_rate_output, codec.sample_rate_input)
+    if sig.shape[1] >= num_samples:
+        return sig[:, :num_samples]
+    return torch.nn.functional.pad(sig, [0, num_samples - sig.shape[1]])
