@@ -32,7 +32,13 @@ class TokenGenerationBrain(sb.Brain):
     """Brain of a model that outputs codec tokens, scored as speech in test."""
 
     def score_generated(
-        self, ids: List[str], toks: Tensor, toks_lens: Tensor, ref_sig: Tensor, ref_lens: Tensor
+        self,
+        ids: List[str],
+        toks: Tensor,
+        toks_lens: Tensor,
+        ref_sig: Tensor,
+        ref_lens: Tensor,
+        aligned: bool = True,
     ) -> Tensor:
         """Decodes generated tokens, scores them against references, saves them.
 
@@ -48,18 +54,26 @@ class TokenGenerationBrain(sb.Brain):
             Reference waveforms ``[batch, samples]`` at the codec's input rate.
         ref_lens : torch.Tensor
             Their relative lengths.
+        aligned : bool
+            Whether the tokens are frame-aligned with the references
+            (enhancement, separation), or of their own durations (synthesis).
 
         Returns
         -------
         hyp_sig : torch.Tensor
-            The decoded waveforms, aligned with the references.
+            The decoded waveforms (aligned with the references if ``aligned``).
         """
         codec = self.hparams.tokenizer.codec
-        hyp_sig = decode_tokens(codec, toks, toks_lens, ref_sig.shape[1])
-        self.speech_metrics.append(ids, hyp_sig, ref_sig, ref_lens)
+        if aligned:
+            hyp_sig = decode_tokens(codec, toks, toks_lens, ref_sig.shape[1])
+            hyp_lens = ref_lens
+            self.speech_metrics.append(ids, hyp_sig, ref_sig, ref_lens)
+        else:
+            hyp_sig, hyp_lens = decode_tokens(codec, toks, toks_lens), toks_lens
+            self.speech_metrics.append(ids, hyp_sig, ref_sig, ref_lens, hyp_lens=hyp_lens)
         if self.hparams.save_audio and if_main_process():
             save_signals(
-                self.hparams.audio_folder, ids, hyp_sig, ref_lens, codec.sample_rate_input
+                self.hparams.audio_folder, ids, hyp_sig, hyp_lens, codec.sample_rate_input
             )
         return hyp_sig
 

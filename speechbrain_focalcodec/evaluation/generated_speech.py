@@ -55,7 +55,12 @@ class GeneratedSpeechMetrics:
         self.metrics = load_metrics(list(names), sample_rate, log)
 
     def append(
-        self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Optional[Tensor] = None
+        self,
+        ids: List[str],
+        hyp_sig: Tensor,
+        ref_sig: Tensor,
+        lens: Optional[Tensor] = None,
+        hyp_lens: Optional[Tensor] = None,
     ) -> None:
         """Scores generated signals against their references.
 
@@ -66,10 +71,29 @@ class GeneratedSpeechMetrics:
         hyp_sig : torch.Tensor
             Generated signals ``[batch, samples]``.
         ref_sig : torch.Tensor
-            References, same shape and rate.
+            References ``[batch, samples]``, same rate.
         lens : torch.Tensor, optional
-            Relative lengths.
+            Relative lengths of the references (and of the generated signals
+            when ``hyp_lens`` is None, which requires the same shape).
+        hyp_lens : torch.Tensor, optional
+            Relative lengths of generated signals whose durations differ from
+            the references' (text-to-speech): each pair is then scored alone,
+            the shorter signal padded with silence to the longer one.
         """
+        if hyp_lens is None:
+            self._append(ids, hyp_sig, ref_sig, lens)
+            return
+        ref_lens = torch.ones(len(ids)) if lens is None else lens
+        for index, utt_id in enumerate(ids):
+            hyp = hyp_sig[index, : int(round(float(hyp_lens[index]) * hyp_sig.shape[1]))]
+            ref = ref_sig[index, : int(round(float(ref_lens[index]) * ref_sig.shape[1]))]
+            size = max(hyp.shape[0], ref.shape[0])
+            pair = [torch.nn.functional.pad(x, [0, size - x.shape[0]])[None] for x in (hyp, ref)]
+            self._append([utt_id], pair[0], pair[1], None)
+
+    def _append(
+        self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Optional[Tensor]
+    ) -> None:
         for name, metric in self.metrics.items():
             if name in _WITHOUT_REFERENCE:
                 metric.append(ids, hyp_sig, lens)
@@ -117,7 +141,9 @@ def save_signals(
 
 
 @torch.no_grad()
-def decode_tokens(codec: FocalCodec, toks: Tensor, lens: Tensor, num_samples: int) -> Tensor:
+def decode_tokens(
+    codec: FocalCodec, toks: Tensor, lens: Tensor, num_samples: Optional[int] = None
+) -> Tensor:
     """Decodes tokens into waveforms at the codec's input rate, ``num_samples`` long.
 
     The codec decodes ``tokens * samples_per_token`` samples; the output is
@@ -132,8 +158,9 @@ def decode_tokens(codec: FocalCodec, toks: Tensor, lens: Tensor, num_samples: in
         Tokens ``[batch, tokens]``.
     lens : torch.Tensor
         Their relative lengths.
-    num_samples : int
-        Length of the output (that of the padded references).
+    num_samples : int, optional
+        Length of the output (that of the padded references); default: the
+        decoded length, resampled.
 
     Returns
     -------
@@ -149,6 +176,8 @@ def decode_tokens(codec: FocalCodec, toks: Tensor, lens: Tensor, num_samples: in
     codec = codec.to(toks.device)
     sig = codec.toks_to_sig(toks, lens)
     sig = resample(sig, codec.sample_rate_output, codec.sample_rate_input)
+    if num_samples is None:
+        return sig
     if sig.shape[1] >= num_samples:
         return sig[:, :num_samples]
     return torch.nn.functional.pad(sig, [0, num_samples - sig.shape[1]])
