@@ -154,7 +154,9 @@ def load_toks(path: Union[str, Path]) -> Tensor:
     return torch.from_numpy(array.astype(np.int64))
 
 
-def read_manifest(path: Union[str, Path], replacements: Optional[Dict[str, str]] = None) -> Manifest:
+def read_manifest(
+    path: Union[str, Path], replacements: Optional[Dict[str, str]] = None
+) -> Manifest:
     """Reads a SpeechBrain manifest: JSON (id -> fields) or CSV (an ``ID`` column).
 
     Arguments

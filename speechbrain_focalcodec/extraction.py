@@ -173,9 +173,11 @@ def extract_tokens(
         Manifest placeholders, e.g. ``{"data_root": "/data"}``.
     device : str or torch.device, optional
         Where the codec runs (default: its current device).
-    rank, world_size : int, optional
-        This shard and the number of shards (default: from
-        ``torch.distributed`` when initialized, else a single shard).
+    rank : int, optional
+        This shard (default: the ``torch.distributed`` rank, else 0).
+    world_size : int, optional
+        Number of shards (default: the ``torch.distributed`` world size,
+        else 1).
     progress : bool
         Whether to show a progress bar.
 
@@ -229,7 +231,11 @@ def extract_tokens(
     shard = items[rank::world_size]
     todo = [item for item in shard if not toks_path(output_folder, item[0], item[1]).is_file()]
     logger.info(
-        "Shard %d/%d: %d files, %d already extracted", rank, world_size, len(shard), len(shard) - len(todo)
+        "Shard %d/%d: %d files, %d already extracted",
+        rank,
+        world_size,
+        len(shard),
+        len(shard) - len(todo),
     )
     loader = DataLoader(
         _AudioFiles(todo, codec.sample_rate_input),

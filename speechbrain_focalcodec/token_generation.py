@@ -72,9 +72,7 @@ class TokenGenerationBrain(sb.Brain):
             hyp_sig, hyp_lens = decode_tokens(codec, toks, toks_lens), toks_lens
             self.speech_metrics.append(ids, hyp_sig, ref_sig, ref_lens, hyp_lens=hyp_lens)
         if self.hparams.save_audio and if_main_process():
-            save_signals(
-                self.hparams.audio_folder, ids, hyp_sig, hyp_lens, codec.sample_rate_input
-            )
+            save_signals(self.hparams.audio_folder, ids, hyp_sig, hyp_lens, codec.sample_rate_input)
         return hyp_sig
 
     def on_stage_start(self, stage, epoch=None):

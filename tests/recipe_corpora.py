@@ -95,11 +95,17 @@ def iemocap(root: Path) -> Path:
         lines = []
         for speaker in ("F", "M"):
             utt_id = f"{dialog}_{speaker}000"
-            _write(folder / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav", pool[index])
+            _write(
+                folder / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav",
+                pool[index],
+            )
             lines.append(f"[0.0 - 1.2]\t{utt_id}\t{emotions[index % 4]}\t[2.5, 2.5, 2.5]")
             index += 1
         unused = f"{dialog}_F001"
-        _write(folder / f"Session{session}" / "sentences" / "wav" / dialog / f"{unused}.wav", pool[index])
+        _write(
+            folder / f"Session{session}" / "sentences" / "wav" / dialog / f"{unused}.wav",
+            pool[index],
+        )
         lines.append(f"[0.0 - 1.2]\t{unused}\txxx\t[2.5, 2.5, 2.5]")
         evaluation = folder / f"Session{session}" / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
         evaluation.parent.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,9 @@ class XVectorEncoder(nn.Module):
     """
 
     def __init__(
-        self, source: Optional[str] = "microsoft/wavlm-base-sv", config: Optional[Dict[str, Any]] = None
+        self,
+        source: Optional[str] = "microsoft/wavlm-base-sv",
+        config: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         try:
@@ -64,7 +66,9 @@ class XVectorEncoder(nn.Module):
         return self
 
     @torch.no_grad()
-    def forward(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(
+        self, sig: Tensor, lens: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Embeds each waveform of a padded batch (its valid samples only).
 
         Arguments
@@ -85,6 +89,8 @@ class XVectorEncoder(nn.Module):
         embs = []
         for item, count in zip(sig, counts):
             item = item[: max(int(count), 4000)]  # the x-vector head needs a few frames
-            item = nn.functional.pad(item, [0, 4000 - item.shape[0]]) if item.shape[0] < 4000 else item
+            item = (
+                nn.functional.pad(item, [0, 4000 - item.shape[0]]) if item.shape[0] < 4000 else item
+            )
             embs.append(self.model(input_values=item[None]).embeddings[0])
         return torch.stack(embs), None

@@ -86,7 +86,9 @@ class TokenEmbedding(nn.Module):
             )
         self.embedding.weight.copy_(codebook)
 
-    def forward(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(
+        self, toks: Tensor, lens: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Embeds tokens.
 
         Arguments

@@ -119,7 +119,9 @@ class TextToTokensDecoder(nn.Module):
         self.eos = num_tokens
         self.speaker_proj = nn.Linear(speaker_dim, d_model)
         self.text_embedding = nn.Embedding(num_chars, d_model)
-        self.token_embedding = TokenEmbedding(num_tokens, embedding_dim, codebook, freeze_embeddings)
+        self.token_embedding = TokenEmbedding(
+            num_tokens, embedding_dim, codebook, freeze_embeddings
+        )
         self.token_proj = nn.Linear(embedding_dim, d_model)
         self.bos = nn.Parameter(0.02 * torch.randn(d_model))
         self.positions = PositionalEncoding(d_model, max_length)
