@@ -29,6 +29,13 @@ setup(
     extras_require={
         # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV).
         "dev": ["pytest>=7", "ruff>=0.5", "transformers>=4.40"],
+        # DNSMOS of the enhancement and separation recipes.
+        "dnsmos": ["onnxruntime>=1.16"],
+    },
+    entry_points={
+        "console_scripts": [
+            "focalcodec-extract-tokens = speechbrain_focalcodec.extraction:main",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
