@@ -28,13 +28,22 @@ setup(
     ],
     extras_require={
         # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV).
-        "dev": ["pytest>=7", "ruff>=0.5", "transformers>=4.40"],
+        "dev": [
+            "pytest>=7",
+            "ruff>=0.5",
+            "transformers>=4.40",
+            "onnx>=1.16",
+            "onnxruntime>=1.18",
+        ],
+        # ONNX export of the encoder and decoder (speechbrain_focalcodec.onnx_export).
+        "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
         # DNSMOS of the enhancement and separation recipes.
-        "dnsmos": ["onnxruntime>=1.16"],
+        "dnsmos": ["onnxruntime>=1.18"],
     },
     entry_points={
         "console_scripts": [
-            "focalcodec-extract-tokens = speechbrain_focalcodec.extraction:main",
+            "focalcodec=speechbrain_focalcodec.cli:main",
+            "focalcodec-extract-tokens=speechbrain_focalcodec.extraction:main",
         ],
     },
     classifiers=[

@@ -20,7 +20,7 @@ Authors
 """
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from speechbrain.utils.checkpoints import mark_as_transfer, register_checkpoint_hooks
@@ -37,6 +37,9 @@ from speechbrain_focalcodec.lobes.padding import (
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
+
+if TYPE_CHECKING:  # pragma: no cover
+    from speechbrain_focalcodec.streaming import StreamDecoder, StreamEncoder
 
 __all__ = ["FocalCodec"]
 
@@ -428,6 +431,31 @@ class FocalCodec(nn.Module):
     def codes_to_sig(self, codes: Tensor, lens: Optional[Tensor] = None) -> Tensor:
         """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output``."""
         return self._decode(self.codes_to_qfeats(codes, lens), lens)
+
+    # --------------------------------------------------------- streaming
+    def stream_encoder(self, batch_size: int = 1) -> "StreamEncoder":
+        """Stateful encoder of ``batch_size`` streams (causal codecs only).
+
+        See ``speechbrain_focalcodec.streaming.StreamEncoder``: ``enc(chunk)``
+        maps ``[batch_size, k * chunk_size]`` samples to ``[batch_size, k * 4]``
+        tokens, ``enc.flush(tail)`` ends the streams, ``enc.reset()`` restarts them.
+        """
+        from speechbrain_focalcodec.streaming import StreamEncoder
+
+        return StreamEncoder(self, batch_size)
+
+    def stream_decoder(
+        self, batch_size: int = 1, converter: Optional[Callable[[Tensor], Tensor]] = None
+    ) -> "StreamDecoder":
+        """Stateful decoder of ``batch_size`` streams (causal codecs only).
+
+        See ``speechbrain_focalcodec.streaming.StreamDecoder``: ``dec(toks)``
+        maps ``[batch_size, k * 4]`` tokens to waveform chunks; ``converter``
+        (e.g. a ``KNNVoiceConverter``) transforms the decompressed features.
+        """
+        from speechbrain_focalcodec.streaming import StreamDecoder
+
+        return StreamDecoder(self, batch_size, converter)
 
     # ----------------------------------------------------------- loading
     @classmethod

@@ -30,7 +30,8 @@ class DownScale(nn.Module):
     """Strided convolution followed by a Snake activation.
 
     Offline, the sequence is right-padded with ``(time - kernel) % stride``
-    zeros; causal layers left-pad with the first frame instead.
+    zeros (at least up to the kernel size); causal layers left-pad with the
+    first frame instead.
 
     Arguments
     ---------
@@ -83,6 +84,7 @@ class DownScale(nn.Module):
         if self.causal:
             return (num_frames - 1) // self.stride + 1
         padded = num_frames + (num_frames - self.kernel_size) % self.stride
+        padded = padded.clamp(min=self.kernel_size)
         return (padded - self.kernel_size) // self.stride + 1
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
@@ -106,6 +108,8 @@ class DownScale(nn.Module):
         else:
             x = zero_padding(x, num_frames, time_dim=-1)
             pad = (x.shape[-1] - self.kernel_size) % self.stride
+            # Sequences shorter than the kernel still give one frame.
+            pad = max(pad, self.kernel_size - x.shape[-1])
             x = nn.functional.pad(x, [0, pad])
         return self.activation(self.downscale(x).transpose(1, 2))
 

@@ -1,0 +1,203 @@
+"""Audio files of any length with constant memory: lazy reading (mixed to mono,
+resampled piece by piece) and incremental writing; finding audio files in
+folders and globs.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import glob
+import math
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import Tensor
+
+from speechbrain_focalcodec.audio import AudioError, resample
+
+__all__ = ["AUDIO_SUFFIXES", "AudioFileReader", "AudioFileWriter", "expand_inputs"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64")
+
+
+class AudioFileReader:
+    """Reads any span of an audio file as a mono waveform at ``sample_rate``.
+
+    Only the requested span (plus a small margin for the resampling filter)
+    is read, so an hour-long file costs no more memory than a second. Spans
+    start on the resampling grid, so that reading piece by piece gives the
+    samples that resampling the whole file gives (to float rounding).
+
+    Arguments
+    ---------
+    path : str or Path
+        Audio file (any format, rate, sample type and channel count that
+        libsndfile reads; channels are averaged).
+    sample_rate : int
+        Rate of the returned samples.
+
+    Example
+    -------
+    >>> reader = AudioFileReader("samples/voicebank-noisy-testset/p226_006.flac", 16000)
+    >>> reader.file_sample_rate, reader.num_samples
+    (48000, 81656)
+    >>> reader.read(16000, 16100).shape
+    torch.Size([100])
+    """
+
+    def __init__(self, path: Union[str, Path], sample_rate: int) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioError(f"No such audio file: {self.path}")
+        try:
+            info = sf.info(str(self.path))
+        except Exception as error:  # libsndfile raises several types
+            raise AudioError(f"Cannot read audio file {self.path}: {error}") from None
+        if info.frames <= 0 or info.samplerate <= 0:
+            raise AudioError(f"Audio file {self.path} has no samples")
+        self.sample_rate = sample_rate
+        self.file_sample_rate = info.samplerate
+        self.num_frames = info.frames
+        divisor = math.gcd(info.samplerate, sample_rate)
+        self._file_unit = info.samplerate // divisor
+        self._unit = sample_rate // divisor
+        margin = max(256, 64 * info.samplerate // min(info.samplerate, sample_rate))
+        self._margin = -(-margin // self._file_unit) * self._file_unit
+        self.num_samples = math.ceil(info.frames * sample_rate / info.samplerate)
+
+    def duration(self) -> float:
+        """Duration in seconds."""
+        return self.num_frames / self.file_sample_rate
+
+    def _read_frames(self, start: int, stop: int) -> Tensor:
+        try:
+            with sf.SoundFile(str(self.path)) as stream:
+                stream.seek(start)
+                data = stream.read(stop - start, dtype="float32", always_2d=True)
+        except Exception as error:  # libsndfile raises several types
+            raise AudioError(f"Cannot read audio file {self.path}: {error}") from None
+        sig = torch.from_numpy(np.ascontiguousarray(data)).mean(dim=1)
+        if not bool(torch.isfinite(sig).all()):
+            raise AudioError(f"Audio file {self.path} contains NaN or infinite samples")
+        return sig
+
+    def read(self, start: int = 0, stop: Optional[int] = None) -> Tensor:
+        """Samples ``[start, stop)`` at ``sample_rate`` (clipped to the file).
+
+        Arguments
+        ---------
+        start : int
+            First sample.
+        stop : int, optional
+            End sample (exclusive); None reads to the end.
+
+        Returns
+        -------
+        sig : torch.Tensor
+            ``[stop - start]`` float32, mono.
+        """
+        stop = self.num_samples if stop is None else min(stop, self.num_samples)
+        start = max(0, min(start, stop))
+        if self._unit == self._file_unit:
+            return self._read_frames(start, stop)
+        block = start // self._unit
+        first = max(0, block * self._file_unit - self._margin)
+        last_block = -(-stop // self._unit)
+        end = min(self.num_frames, last_block * self._file_unit + self._margin)
+        sig = resample(self._read_frames(first, end), self.file_sample_rate, self.sample_rate)
+        offset = first // self._file_unit * self._unit
+        return sig[start - offset : stop - offset]
+
+
+class AudioFileWriter:
+    """Writes a mono waveform piece by piece.
+
+    Arguments
+    ---------
+    path : str or Path
+        Output file; the suffix picks the format (WAV: 16-bit PCM).
+    sample_rate : int
+        Rate of the samples.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") / "out.wav"
+    >>> with AudioFileWriter(path, 16000) as writer:
+    ...     writer.write(torch.zeros(800))
+    ...     writer.write(torch.zeros(800))
+    >>> AudioFileReader(path, 16000).num_samples
+    1600
+    """
+
+    def __init__(self, path: Union[str, Path], sample_rate: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file = sf.SoundFile(str(self.path), "w", sample_rate, 1)
+        except Exception as error:  # libsndfile raises several types
+            raise AudioError(f"Cannot write audio file {self.path}: {error}") from None
+        self.num_samples = 0
+
+    def write(self, sig: Tensor) -> None:
+        """Appends samples (clipped to [-1, 1]).
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            ``[samples]``.
+        """
+        self._file.write(sig.detach().cpu().float().clamp(-1.0, 1.0).numpy())
+        self.num_samples += sig.shape[-1]
+
+    def close(self) -> None:
+        """Finishes the file."""
+        self._file.close()
+
+    def __enter__(self) -> "AudioFileWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def expand_inputs(inputs: Sequence[str], suffixes: Sequence[str]) -> List[tuple]:
+    """Files named by paths, folders (searched recursively) and glob patterns.
+
+    Arguments
+    ---------
+    inputs : sequence of str
+        Paths, folders or patterns.
+    suffixes : sequence of str
+        Suffixes of the files to pick inside folders and patterns.
+
+    Returns
+    -------
+    files : list of (Path, Path)
+        Each file and its path relative to the folder or pattern it came from
+        (just its name for files), for naming outputs.
+
+    Example
+    -------
+    >>> files = expand_inputs(["samples/voicebank-noisy-testset"], [".flac"])
+    >>> [str(relative) for _, relative in files]
+    ['p226_006.flac', 'p257_003.flac', 'p287_007.flac']
+    """
+    files: List[tuple] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
+            files += [(p, p.relative_to(path)) for p in found if p.is_file()]
+        elif path.is_file():
+            files.append((path, Path(path.name)))
+        elif glob.has_magic(item):
+            found = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not found:
+                raise FileNotFoundError(f"No file matches {item}")
+            files += [(p, Path(p.name)) for p in found]
+        else:
+            raise FileNotFoundError(f"No such file or folder: {item}")
+    return files

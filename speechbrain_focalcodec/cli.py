@@ -1,0 +1,435 @@
+"""The ``focalcodec`` command line: encode, decode, resynthesize, convert,
+stream and inspect.
+
+Examples::
+
+    focalcodec encode --model lucadellalib/focalcodec_50hz in.wav out.fcz
+    focalcodec decode --model lucadellalib/focalcodec_50hz out.fcz out.wav
+    focalcodec encode --model M "recordings/**/*.flac" tokens/     # folders and globs
+    focalcodec convert --model M --reference target_speaker/ --reference b.wav in.wav out.wav
+    focalcodec stream --model lucadellalib/focalcodec_50hz_4k_causal in.wav --output out.wav
+    focalcodec info --model M [token files...]
+
+``--model`` takes a Hugging Face id or a local directory (config.json and
+model.safetensors). Any error prints one line and exits with status 1 (2 for
+command-line usage errors); ``--debug`` shows the traceback instead.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.audio_files import (
+    AUDIO_SUFFIXES,
+    AudioFileReader,
+    AudioFileWriter,
+    expand_inputs,
+)
+from speechbrain_focalcodec.bitstream import (
+    BITSTREAM_SUFFIX,
+    load_tokens,
+    model_fingerprint,
+    save_tokens,
+)
+from speechbrain_focalcodec.long_audio import iter_decode, iter_encode
+from speechbrain_focalcodec.voice_conversion import (
+    KNNVoiceConverter,
+    LinearTransportConverter,
+    matching_set,
+)
+
+__all__ = ["build_parser", "main"]
+
+TOKEN_SUFFIXES = (BITSTREAM_SUFFIX, ".npy", ".pt")
+PROG = "focalcodec"
+
+
+class CommandError(Exception):
+    """A command cannot be carried out (reported as one line)."""
+
+
+# ------------------------------------------------------------------ helpers
+def _load_codec(args: argparse.Namespace) -> nn.Module:
+    from huggingface_hub.utils import logging as hub_logging
+
+    from speechbrain_focalcodec.codec import FocalCodec
+
+    hub_logging.set_verbosity_error()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    codec = FocalCodec.from_pretrained(args.model)
+    return codec.to(args.device).eval()
+
+
+def _plan(inputs: Sequence[str], output: str, suffixes: Sequence[str], suffix: str) -> List[tuple]:
+    """(input, output) pairs: one file to one file, or many files into a folder."""
+    files = expand_inputs(inputs, suffixes)
+    if not files:
+        raise CommandError(f"no input files with suffix {', '.join(suffixes)} found")
+    out = Path(output)
+    single = len(inputs) == 1 and Path(inputs[0]).is_file()
+    if single and out.suffix and not out.is_dir():
+        return [(files[0][0], out)]
+    if out.is_file() or (len(files) > 1 and out.suffix.lower() == suffix):
+        raise CommandError(f"{len(files)} inputs need an output folder, not the file {out}")
+    return [(path, out / relative.with_suffix(suffix)) for path, relative in files]
+
+
+def _run_all(
+    pairs: List[tuple], work: Callable[[Path, Path], None], args: argparse.Namespace
+) -> int:
+    """Runs ``work`` on every pair with a progress bar; errors are one line each."""
+    from tqdm import tqdm
+
+    failures = 0
+    bar = tqdm(pairs, unit="file", disable=args.quiet or len(pairs) < 2, file=sys.stderr)
+    for source, target in bar:
+        try:
+            work(source, target)
+        except Exception as error:
+            if args.debug or not _expected(error):
+                raise
+            failures += 1
+            message = str(error)
+            _report(message if str(source) in message else f"{source}: {message}")
+    if failures and len(pairs) > 1:
+        _report(f"{failures} of {len(pairs)} files failed")
+    return 1 if failures else 0
+
+
+def _write(path: Path, pieces: Iterable[Tensor], sample_rate: int, length: Optional[int]) -> None:
+    """Writes consecutive pieces, cut or extended (last sample repeated) to ``length``."""
+    with AudioFileWriter(path, sample_rate) as writer:
+        last = torch.zeros(1)
+        for piece in pieces:
+            if length is not None:
+                piece = piece[: length - writer.num_samples]
+            if piece.numel():
+                writer.write(piece)
+                last = piece[-1:]
+        if length is not None and writer.num_samples < length:
+            writer.write(last.expand(length - writer.num_samples))
+
+
+def _encode_file(codec: nn.Module, path: Path, args: argparse.Namespace) -> Tuple[Tensor, int]:
+    reader = AudioFileReader(path, codec.sample_rate_input)
+
+    def read(start: int, stop: int) -> Tensor:
+        return reader.read(start, stop).to(args.device)
+
+    pieces = iter_encode(codec, read, reader.num_samples, args.segment, args.context)
+    return torch.cat(list(pieces), dim=1), reader.num_samples
+
+
+def _output_length(codec: nn.Module, num_samples: int) -> int:
+    return int(num_samples * codec.sample_rate_output / codec.sample_rate_input)
+
+
+def _decode_pieces(codec: nn.Module, toks: Tensor, args: argparse.Namespace, converter=None):
+    return iter_decode(codec, toks, args.segment, args.context, converter=converter)
+
+
+# ----------------------------------------------------------------- commands
+def _cmd_encode(args: argparse.Namespace) -> int:
+    suffix = f".{args.format}"
+    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, suffix)
+    codec = _load_codec(args)
+
+    def work(source: Path, target: Path) -> None:
+        toks, num_samples = _encode_file(codec, source, args)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_tokens(target, toks.cpu(), codec, num_samples, model_name=args.model)
+
+    return _run_all(pairs, work, args)
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    pairs = _plan(args.inputs, args.output, TOKEN_SUFFIXES, ".wav")
+    codec = _load_codec(args)
+
+    def work(source: Path, target: Path) -> None:
+        token_file = load_tokens(source, codec)
+        toks = token_file.toks.to(args.device)
+        if toks.shape[0] != 1:
+            batch = toks.shape[0]
+            raise CommandError(f"holds a batch of {batch} sequences; save them one per file")
+        length = _output_length(codec, token_file.num_samples) if token_file.num_samples else None
+        _write(target, _decode_pieces(codec, toks, args), codec.sample_rate_output, length)
+
+    return _run_all(pairs, work, args)
+
+
+def _cmd_resynth(args: argparse.Namespace) -> int:
+    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, ".wav")
+    codec = _load_codec(args)
+
+    def work(source: Path, target: Path) -> None:
+        toks, num_samples = _encode_file(codec, source, args)
+        length = _output_length(codec, num_samples)
+        _write(target, _decode_pieces(codec, toks, args), codec.sample_rate_output, length)
+
+    return _run_all(pairs, work, args)
+
+
+def _build_converter(codec: nn.Module, args: argparse.Namespace, source_toks: Optional[Tensor]):
+    references = expand_inputs(args.reference, AUDIO_SUFFIXES)
+    if not references:
+        raise CommandError("no reference audio files found")
+    sigs = [load_audio(path, codec.sample_rate_input).to(args.device) for path, _ in references]
+    target = matching_set(codec, sigs, args.matching)
+    if args.method == "knn":
+        return KNNVoiceConverter(target, topk=args.topk)
+    if source_toks is None:
+        raise CommandError("the transport method needs the source statistics of a whole file")
+    # Source statistics from (at most ~20000) decompressed frames of the source.
+    step = max(1, source_toks.shape[1] // 20000)
+    segment = max(4, round(args.segment * codec.token_rate))
+    frames = [
+        codec.toks_to_qfeats(source_toks[:, start : start + segment])[0, ::step]
+        for start in range(0, source_toks.shape[1], segment)
+    ]
+    return LinearTransportConverter(torch.cat(frames), target)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, ".wav")
+    codec = _load_codec(args)
+    shared = _build_converter(codec, args, None) if args.method == "knn" else None
+
+    def work(source: Path, target: Path) -> None:
+        toks, num_samples = _encode_file(codec, source, args)
+        converter = shared if shared is not None else _build_converter(codec, args, toks)
+        pieces = _decode_pieces(codec, toks, args, converter)
+        _write(target, pieces, codec.sample_rate_output, _output_length(codec, num_samples))
+
+    with torch.no_grad():
+        return _run_all(pairs, work, args)
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    codec = _load_codec(args)
+    if not codec.causal:
+        raise CommandError(
+            f"{args.model} is not a causal model; streaming needs FocalCodec-Stream "
+            "(e.g. lucadellalib/focalcodec_50hz_4k_causal)"
+        )
+    reader = AudioFileReader(args.input, codec.sample_rate_input)
+    converter = _build_converter(codec, args, None) if args.reference else None
+    encoder = codec.stream_encoder()
+    decoder = codec.stream_decoder(converter=converter)
+    step = codec.chunk_size * args.chunks
+    latencies: List[float] = []
+    pieces: List[Tensor] = []
+    for start in range(0, reader.num_samples, step):
+        chunk = reader.read(start, start + step)[None].to(args.device)
+        began = time.perf_counter()
+        final = chunk.shape[1] < step or start + step >= reader.num_samples
+        if final:
+            sig = decoder.flush(encoder.flush(chunk))
+        else:
+            sig = decoder(encoder(chunk))
+        latencies.append(1000.0 * (time.perf_counter() - began))
+        pieces.append(sig[0].cpu())
+    if args.output:
+        length = _output_length(codec, reader.num_samples)
+        _write(Path(args.output), pieces, codec.sample_rate_output, length)
+    chunk_ms = 1000.0 * step / codec.sample_rate_input
+    ordered = sorted(latencies)
+    print(
+        f"{len(latencies)} chunks of {chunk_ms:.0f} ms; compute per chunk (encode + decode): "
+        f"mean {statistics.mean(latencies):.1f} ms, median {statistics.median(latencies):.1f} "
+        f"ms, p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f} ms, max {ordered[-1]:.1f} ms; "
+        f"real-time factor {sum(latencies) / (reader.duration() * 1000.0):.3f}; "
+        f"latency = {codec.latency:.0f} ms algorithmic + compute"
+    )
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    codec = _load_codec(args) if args.model else None
+    if codec is not None:
+        params = sum(p.numel() for p in codec.state_dict().values()) / 1e6
+        latency = f"{codec.latency:.0f} ms" if codec.causal else "offline (not causal)"
+        rows = [
+            ("model", args.model),
+            ("causal", "yes" if codec.causal else "no"),
+            ("sample rate in / out", f"{codec.sample_rate_input} / {codec.sample_rate_output} Hz"),
+            ("token rate", f"{codec.token_rate:g} Hz"),
+            ("codebook", f"{codec.codebook_size} ({codec.code_dim} bits per token)"),
+            ("bitrate", f"{codec.bitrate:g} bit/s"),
+            ("parameters", f"{params:.1f} M"),
+            ("latency", latency),
+            ("fingerprint", model_fingerprint(codec).hex()),
+        ]
+        if codec.causal:
+            rows.insert(-1, ("chunk", f"{codec.chunk_size} samples"))
+        for name, value in rows:
+            print(f"{name:>22}: {value}")
+    for path, _ in expand_inputs(args.files, TOKEN_SUFFIXES):
+        token_file = load_tokens(path, codec)
+        toks = token_file.toks
+        line = f"{path}: {toks.shape[-1]} tokens"
+        if token_file.fingerprint:
+            seconds = token_file.num_samples / token_file.sample_rate_input
+            line += (
+                f", {seconds:.2f} s at {token_file.sample_rate_input} Hz, "
+                f"{token_file.bits_per_token} bits per token, model "
+                f"'{token_file.model_name}' ({token_file.fingerprint.hex()})"
+            )
+        print(line)
+    if codec is None and not args.files:
+        raise CommandError("give --model and/or token files")
+    return 0
+
+
+# ------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``focalcodec``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="FocalCodec low-bitrate speech codec (SpeechBrain)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str, model_required: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--model",
+            required=model_required,
+            help="Hugging Face id (e.g. lucadellalib/focalcodec_50hz) or local directory",
+        )
+        sub.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+        sub.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
+        sub.add_argument("--quiet", action="store_true", help="no progress bar")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        return sub
+
+    def long_audio(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--segment", type=float, default=20.0, help="seconds per segment (default: 20)"
+        )
+        sub.add_argument(
+            "--context",
+            type=float,
+            default=5.0,
+            help="seconds of context around segments of offline models (default: 5)",
+        )
+
+    def io(sub: argparse.ArgumentParser, what: str) -> None:
+        sub.add_argument("inputs", nargs="+", help=f"{what} files, folders or glob patterns")
+        sub.add_argument("output", help="output file (one input) or folder")
+
+    sub = command("encode", "audio -> token file (.fcz bitstream, .npy or .pt)")
+    io(sub, "audio")
+    sub.add_argument(
+        "--format",
+        choices=["fcz", "npy", "pt"],
+        default="fcz",
+        help="token format when writing into a folder (default: fcz)",
+    )
+    long_audio(sub)
+    sub.set_defaults(run=_cmd_encode)
+
+    sub = command("decode", "token file -> audio")
+    io(sub, "token")
+    long_audio(sub)
+    sub.set_defaults(run=_cmd_decode)
+
+    sub = command("resynth", "audio -> tokens -> audio")
+    io(sub, "audio")
+    long_audio(sub)
+    sub.set_defaults(run=_cmd_resynth)
+
+    def conversion(sub: argparse.ArgumentParser, required: bool) -> None:
+        sub.add_argument(
+            "--reference",
+            action="append",
+            required=required,
+            help="target speaker audio file, folder or glob pattern (repeat for more)",
+        )
+        sub.add_argument(
+            "--method",
+            choices=["knn", "transport"],
+            default="knn",
+            help="kNN-VC or linear optimal transport (default: knn)",
+        )
+        sub.add_argument("--topk", type=int, default=4, help="kNN neighbours (default: 4)")
+        sub.add_argument(
+            "--matching",
+            choices=["feats", "qfeats"],
+            default="feats",
+            help="features of the references: encoder or decompressed (default: feats)",
+        )
+
+    sub = command("convert", "voice conversion towards reference recordings")
+    io(sub, "audio")
+    conversion(sub, required=True)
+    long_audio(sub)
+    sub.set_defaults(run=_cmd_convert)
+
+    sub = command("stream", "chunk-by-chunk round trip with a causal model, with latency")
+    sub.add_argument("input", help="audio file")
+    sub.add_argument("--output", help="write the streamed reconstruction here")
+    sub.add_argument("--chunks", type=int, default=1, help="chunks per step (default: 1)")
+    conversion(sub, required=False)
+    sub.set_defaults(run=_cmd_stream)
+
+    sub = command("info", "model rates, codebook, bitrate, size; token file headers", False)
+    sub.add_argument("files", nargs="*", help="token files to describe")
+    sub.set_defaults(run=_cmd_info)
+    return parser
+
+
+def _expected(error: BaseException) -> bool:
+    """Errors caused by the inputs, reported in one line."""
+    return isinstance(error, (CommandError, ValueError, TypeError, OSError, RuntimeError))
+
+
+def _report(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs the command line.
+
+    Arguments
+    ---------
+    argv : sequence of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on error, 2 on usage error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        with torch.no_grad():
+            return args.run(args)
+    except KeyboardInterrupt:
+        _report("interrupted")
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        if not _expected(error):
+            error = f"unexpected {type(error).__name__}: {error} (rerun with --debug)"
+        _report(error)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""ONNX export of the encoder (waveform -> tokens) and decoder (tokens ->
+waveform), with onnxruntime runners.
+
+* Offline codecs: ``encoder.onnx`` (``sig [batch, samples] -> toks``) and
+  ``decoder.onnx`` (``toks [batch, tokens] -> sig``), dynamic batch and
+  length. The Vocos inverse STFT is exported as matrix products and an
+  overlap-add transposed convolution (ONNX has no complex tensors).
+* Causal codecs: ``encoder_stream.onnx`` (``sig [batch, chunk_size]`` plus
+  the state -> ``toks [batch, 4]`` plus the new state) and
+  ``decoder_stream.onnx`` (``toks [batch, 4]`` plus the state -> ``sig``
+  plus the new state). The state (``state.*`` inputs, ``new_state.*``
+  outputs, see ``speechbrain_focalcodec.lobes.streaming``) of a fresh stream
+  is all zeros: its ``step`` counters tell the graph to pad the first chunk
+  as PyTorch does, so the first chunk matches too.
+
+Uses the TorchScript-based exporter (``dynamo=False``), which needs no
+extra package; ``pip install speechbrain-focalcodec[onnx]`` adds onnx and
+onnxruntime.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import math
+from pathlib import Path
+from typing import Dict, List, Union
+
+import torch
+from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.vocos import Vocos
+from speechbrain_focalcodec.streaming import DecoderStep, EncoderStep
+
+__all__ = ["OnnxStream", "export_onnx", "onnx_session"]
+
+OPSET = 17
+
+
+class _OfflineEncoder(nn.Module):
+    def __init__(self, codec: nn.Module) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, sig: Tensor) -> Tensor:
+        feats = self.codec.encoder(sig)[0]
+        lats = nn.functional.normalize(self.codec.compressor(feats)[0], dim=-1)
+        return self.codec.quantizer.lats_to_toks(lats)
+
+
+class _ExportableISTFT(nn.Module):
+    """The offline inverse STFT of ``ISTFTHead`` with real-valued operators."""
+
+    def __init__(self, n_fft: int, hop_length: int) -> None:
+        super().__init__()
+        self.n_fft, self.hop_length = n_fft, hop_length
+        self.trim = (n_fft - hop_length) // 2
+        window = torch.hann_window(n_fft, dtype=torch.float64)
+        bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        angle = 2 * math.pi * bins * torch.arange(n_fft, dtype=torch.float64) / n_fft
+        weight = torch.full((n_fft // 2 + 1, 1), 2.0, dtype=torch.float64)
+        weight[0] = weight[-1] = 1.0
+        self.register_buffer("cos", (weight * angle.cos() * window / n_fft).float())
+        self.register_buffer("sin", (-weight * angle.sin() * window / n_fft).float())
+        self.register_buffer("window_sq", (window**2).float()[None, :, None])
+        self.register_buffer("overlap", torch.eye(n_fft)[:, None, :])
+
+    def forward(self, log_mag: Tensor, phase: Tensor) -> Tensor:
+        mag = log_mag.exp().clamp(max=1e2)
+        frames = (mag * phase.cos()) @ self.cos + (mag * phase.sin()) @ self.sin
+        sig = nn.functional.conv_transpose1d(
+            frames.transpose(1, 2), self.overlap, stride=self.hop_length
+        )
+        ones = torch.ones_like(frames[:1, :1, :1]).expand(1, frames.shape[1], 1).transpose(1, 2)
+        envelope = nn.functional.conv_transpose1d(
+            (self.window_sq * ones), self.overlap, stride=self.hop_length
+        )
+        end = sig.shape[-1] - self.trim
+        return (sig / envelope)[:, 0, self.trim : end]
+
+
+class _OfflineDecoder(nn.Module):
+    def __init__(self, codec: nn.Module) -> None:
+        super().__init__()
+        self.codec = codec
+        self.register_buffer("codebook", codec.codebook.clone())
+        decoder = codec.decoder
+        self.istft = None
+        if isinstance(decoder, Vocos) and not decoder.causal:
+            istft = decoder.head.istft
+            self.istft = _ExportableISTFT(istft.n_fft, istft.hop_length)
+
+    def forward(self, toks: Tensor) -> Tensor:
+        codes = nn.functional.embedding(toks, self.codebook)
+        qfeats = self.codec.decompressor(codes)[0]
+        if self.istft is None:
+            return self.codec.decoder(qfeats)[0]
+        decoder = self.codec.decoder
+        log_mag, phase = decoder.head.proj(decoder.backbone(qfeats)).chunk(2, dim=-1)
+        return self.istft(log_mag, phase)
+
+
+class _StreamGraph(nn.Module):
+    """A streaming step with its state as separate inputs and outputs."""
+
+    def __init__(self, step: nn.Module) -> None:
+        super().__init__()
+        self.step = step
+
+    def forward(self, x: Tensor, *state: Tensor) -> List[Tensor]:
+        y, new_state = self.step(x, list(state))
+        return [y] + new_state
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list, outputs: list, axes) -> None:
+    torch.onnx.export(
+        module,
+        args,
+        str(path),
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=axes,
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+@torch.no_grad()
+def export_onnx(codec: nn.Module, directory: Union[str, Path]) -> Dict[str, Path]:
+    """Exports the encoder and the decoder of a codec.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec (in eval mode, on the CPU).
+    directory : str or Path
+        Output folder (created if needed).
+
+    Returns
+    -------
+    paths : dict
+        ``{"encoder": ..., "decoder": ...}``: offline graphs for offline
+        codecs, streaming graphs (``*_stream.onnx``) for causal ones.
+
+    Example
+    -------
+    >>> from tests.conftest import random_codec
+    >>> paths = export_onnx(random_codec("causal"), getfixture("tmpdir"))
+    >>> sorted(path.name for path in paths.values())
+    ['decoder_stream.onnx', 'encoder_stream.onnx']
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    codec = codec.eval()
+    if not codec.causal:
+        paths = {"encoder": directory / "encoder.onnx", "decoder": directory / "decoder.onnx"}
+        sig = torch.randn(1, 4 * codec.sample_rate_input)
+        time_axes = {0: "batch", 1: "time"}
+        _export(
+            _OfflineEncoder(codec),
+            (sig,),
+            paths["encoder"],
+            ["sig"],
+            ["toks"],
+            {"sig": time_axes, "toks": {0: "batch", 1: "tokens"}},
+        )
+        toks = torch.randint(0, codec.codebook_size, (1, 50))
+        _export(
+            _OfflineDecoder(codec),
+            (toks,),
+            paths["decoder"],
+            ["toks"],
+            ["sig"],
+            {"toks": {0: "batch", 1: "tokens"}, "sig": time_axes},
+        )
+        return paths
+    paths = {
+        "encoder": directory / "encoder_stream.onnx",
+        "decoder": directory / "decoder_stream.onnx",
+    }
+    tokens = codec.chunk_size // codec.samples_per_token
+    for kind, step, x, name, out in (
+        ("encoder", EncoderStep(codec), torch.randn(2, codec.chunk_size), "sig", "toks"),
+        ("decoder", DecoderStep(codec), torch.randint(0, 2, (2, tokens)), "toks", "sig"),
+    ):
+        state = step.initial_state(2)
+        names = step.state_names()
+        inputs = [name] + [f"state.{n}" for n in names]
+        outputs = [out] + [f"new_state.{n}" for n in names]
+        axes = {key: {0: "batch"} for key in inputs + outputs}
+        _export(_StreamGraph(step), (x, *state), paths[kind], inputs, outputs, axes)
+    return paths
+
+
+def onnx_session(path: Union[str, Path], threads: int = 0):
+    """An onnxruntime inference session on the CPU.
+
+    Arguments
+    ---------
+    path : str or Path
+        ONNX file.
+    threads : int
+        Intra-op threads (0: onnxruntime's default).
+
+    Returns
+    -------
+    session : onnxruntime.InferenceSession
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(
+            "onnxruntime is not installed: pip install speechbrain-focalcodec[onnx]"
+        ) from None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxStream:
+    """Runs an exported streaming graph chunk by chunk, keeping its state.
+
+    Arguments
+    ---------
+    path : str or Path
+        ``encoder_stream.onnx`` or ``decoder_stream.onnx``.
+    batch_size : int
+        Number of independent streams.
+    threads : int
+        Intra-op threads (0: onnxruntime's default).
+    """
+
+    def __init__(self, path: Union[str, Path], batch_size: int = 1, threads: int = 0) -> None:
+        import numpy as np
+
+        self.session = onnx_session(path, threads)
+        inputs = self.session.get_inputs()
+        self.input_name = inputs[0].name
+        self.chunk = inputs[0].shape[1]
+        self.state_names = [item.name for item in inputs[1:]]
+        self.output_names = [item.name for item in self.session.get_outputs()]
+        self.state = {}
+        for item in inputs[1:]:
+            dtype = np.int64 if item.type == "tensor(int64)" else np.float32
+            self.state[item.name] = np.zeros([batch_size] + list(item.shape[1:]), dtype=dtype)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Processes one chunk ``[batch_size, chunk]`` and returns the output."""
+        feed = {self.input_name: x.numpy(), **self.state}
+        outputs = self.session.run(self.output_names, feed)
+        self.state = dict(zip(self.state_names, outputs[1:]))
+        return torch.from_numpy(outputs[0])
