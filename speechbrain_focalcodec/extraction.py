@@ -26,7 +26,6 @@ Authors
 """
 
 import argparse
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from speechbrain_focalcodec.audio import AudioError, load_audio
+from speechbrain_focalcodec.bitstream import model_fingerprint
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.dataio import (
     ManifestError,
@@ -64,8 +64,7 @@ class ExtractionError(RuntimeError):
 
 
 def codec_fingerprint(codec: FocalCodec) -> Dict[str, object]:
-    """What determines the tokens of a codec: its token grid and the weights
-    of its encoder, compressor and quantizer (SHA-256).
+    """What a tokens folder records of the codec that filled it.
 
     Arguments
     ---------
@@ -75,18 +74,13 @@ def codec_fingerprint(codec: FocalCodec) -> Dict[str, object]:
     Returns
     -------
     fingerprint : dict
-        JSON-serializable.
+        JSON-serializable: token grid and ``bitstream.model_fingerprint``.
     """
-    digest = hashlib.sha256()
-    for part in (codec.encoder, codec.compressor, codec.quantizer):
-        for name, tensor in sorted(part.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return {
         "sample_rate_input": codec.sample_rate_input,
         "token_rate": codec.token_rate,
         "codebook_size": codec.codebook_size,
-        "sha256": digest.hexdigest(),
+        "model": model_fingerprint(codec).hex(),
     }
 
 

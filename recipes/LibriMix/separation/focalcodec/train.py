@@ -25,8 +25,8 @@ from librimix_prepare import prepare_librimix
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.utils.distributed import infer_device, run_on_main
 
-from speechbrain_focalcodec.token_datasets import token_datasets
-from speechbrain_focalcodec.token_generation import TokenGenerationBrain
+from speechbrain_focalcodec.probes.datasets import token_datasets
+from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
 
 SOURCES = ["s1_wav", "s2_wav"]
 

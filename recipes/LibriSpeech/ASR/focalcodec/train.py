@@ -20,7 +20,7 @@ from hyperpyyaml import load_hyperpyyaml
 from librispeech_prepare import prepare_librispeech
 from speechbrain.utils.distributed import if_main_process, infer_device, run_on_main
 
-from speechbrain_focalcodec.token_datasets import token_datasets
+from speechbrain_focalcodec.probes.datasets import token_datasets
 
 
 class ASR(sb.Brain):

@@ -23,8 +23,8 @@ from hyperpyyaml import load_hyperpyyaml
 from librispeech_prepare import prepare_librispeech
 from speechbrain.utils.distributed import infer_device, run_on_main
 
-from speechbrain_focalcodec.token_datasets import token_datasets
-from speechbrain_focalcodec.token_generation import TokenGenerationBrain
+from speechbrain_focalcodec.probes.datasets import token_datasets
+from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
 
 
 class TextToSpeech(TokenGenerationBrain):

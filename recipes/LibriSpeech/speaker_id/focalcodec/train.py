@@ -21,8 +21,8 @@ from hyperpyyaml import load_hyperpyyaml
 from librispeech_prepare import prepare_librispeech, split_by_speaker
 from speechbrain.utils.distributed import infer_device, run_on_main
 
-from speechbrain_focalcodec.classification import UtteranceClassifier, add_label_pipeline
-from speechbrain_focalcodec.token_datasets import token_datasets
+from speechbrain_focalcodec.probes.classification import UtteranceClassifier, add_label_pipeline
+from speechbrain_focalcodec.probes.datasets import token_datasets
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])

@@ -20,8 +20,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import infer_device, run_on_main
 from voicebank_prepare import prepare_voicebank
 
-from speechbrain_focalcodec.token_datasets import token_datasets
-from speechbrain_focalcodec.token_generation import TokenGenerationBrain
+from speechbrain_focalcodec.probes.datasets import token_datasets
+from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
 
 
 class Enhancement(TokenGenerationBrain):
