@@ -47,8 +47,9 @@ setup(
     entry_points={
         "console_scripts": [
             "focalcodec=speechbrain_focalcodec.cli:main",
+            "focalcodec-extract-tokens=speechbrain_focalcodec.extraction:main",
             "focalcodec-evaluate=speechbrain_focalcodec.evaluation.evaluate:main",
-        ]
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,0 +1,1 @@
+../../librispeech_prepare.py
