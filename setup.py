@@ -27,16 +27,21 @@ setup(
         "sentencepiece>=0.1.99",
     ],
     extras_require={
-        # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV).
+        # Tests and linting; transformers for the model-based metrics (Whisper, WavLM-SV);
+        # matplotlib for the training demo's spectrogram plot.
         "dev": [
             "pytest>=7",
             "ruff>=0.5",
             "transformers>=4.40",
             "onnx>=1.16",
             "onnxruntime>=1.18",
+            "matplotlib>=3.5",
         ],
         # ONNX export of the encoder and decoder (speechbrain_focalcodec.onnx_export).
         "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
+        # The training recipe (recipes/LibriTTS/focalcodec): spectrogram plots and the
+        # model-based validation metrics.
+        "training": ["matplotlib>=3.5", "transformers>=4.40"],
     },
     entry_points={"console_scripts": ["focalcodec=speechbrain_focalcodec.cli:main"]},
     classifiers=[

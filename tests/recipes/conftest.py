@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import List, Sequence
 
 import pytest
+import torch
 
 from tests.conftest import ROOT, SAMPLES
 
@@ -59,6 +60,15 @@ def recipe():
         _unload()
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The in-process tests use tiny models too: one thread, restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def audio_folder(tmp_path_factory) -> Path:
     """A folder with a few short utterances of the bundled speech."""
@@ -70,8 +80,9 @@ def audio_folder(tmp_path_factory) -> Path:
 
 
 def recipe_env() -> dict:
-    """Environment of the training subprocesses: this checkout first on the path."""
-    env = dict(os.environ)
+    """Environment of the training subprocesses: this checkout first on the path, one
+    CPU thread (tiny models; multi-threaded PyTorch crawls on a busy CPU)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 

@@ -338,8 +338,8 @@ def test_train_log_round_trip(recipe, tmp_path):
 
 
 # ------------------------------------------------------ non-finite losses
-def _tiny_hparams(recipe, yaml, tmp_path):
-    overrides = {"data_folder": str(tmp_path), "output_folder": str(tmp_path / "out")}
+def _tiny_hparams(recipe, yaml, tmp_path, **overrides):
+    overrides.update(data_folder=str(tmp_path), output_folder=str(tmp_path / "out"))
     with open(HPARAMS / yaml) as stream:
         return load_hyperpyyaml(stream, overrides)
 
@@ -357,7 +357,8 @@ def _batch(speech):
 )
 def test_non_finite_loss_skips_the_step(recipe, tmp_path, speech, yaml, brain_name, monkeypatch):
     """A NaN loss changes no weight, counts towards patience, then stops training."""
-    hparams = _tiny_hparams(recipe, yaml, tmp_path)
+    extra = {} if yaml == "tiny_stage1.yaml" else {"adversarial_start_step": 0}
+    hparams = _tiny_hparams(recipe, yaml, tmp_path, **extra)
     module = recipe.quantizer_brain if yaml == "tiny_stage1.yaml" else recipe.decoder_brain
     brain = getattr(module, brain_name)(
         modules=hparams["modules"],
@@ -412,3 +413,31 @@ def test_recipe_files_are_documented():
     readme = (RECIPE / "README.md").read_text()
     for name in MODULES:
         assert re.search(rf"`{name}\.py`", readme), name
+
+
+def test_decoder_warm_up_leaves_the_discriminators_alone(recipe, tmp_path, speech):
+    hparams = _tiny_hparams(recipe, "tiny_stage2.yaml", tmp_path, adversarial_start_step=1)
+    brain = recipe.decoder_brain.DecoderBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=None,
+    )
+    with torch.enable_grad():
+        brain.on_fit_start()
+        brain.on_stage_start(recipe.codec_brain.sb.Stage.TRAIN, 1)
+        brain.nonfinite_count = 0
+        moved = []
+        for _ in range(2):
+            before = {k: v.clone() for k, v in brain.modules.state_dict().items()}
+            brain.fit_batch(_batch(speech))
+            after = brain.modules.state_dict()
+            moved.append({k.split(".")[0] for k in before if not torch.equal(before[k], after[k])})
+    assert moved == [{"decoder"}, {"decoder", "discriminator"}]
+    assert set(brain.averages()) == {
+        "mel_l1",
+        "adversarial_loss",
+        "feature_matching_loss",
+        "discriminator_loss",
+    }

@@ -26,6 +26,8 @@ from speechbrain_focalcodec.evaluation.models import reachable
 from speechbrain_focalcodec.inference import FocalCodecInterface
 from tests.recipes.conftest import RECIPE, recipe_env, run, train_command
 
+METRICS = "[utmos,dwer,speaker_similarity]"
+
 
 @pytest.fixture(scope="module")
 def demo(audio_folder, tmp_path_factory):
@@ -33,7 +35,9 @@ def demo(audio_folder, tmp_path_factory):
 
     Both stages run with SpeechBrain's debug flags (2 epochs of 2 batches),
     keeping their checkpoints (``--debug_persistently``) for the export;
-    stage 2 in bf16 autocast (the mixed-precision switch; fp16 needs a GPU).
+    stage 2 in bf16 autocast (the mixed-precision switch; fp16 needs a GPU)
+    and with the model-based metrics on (offline: switched off), adversarial
+    after one log-mel warm-up step.
     """
     output = tmp_path_factory.mktemp("demo")
     common = "--debug --debug_persistently --noprogressbar --valid_ratio=0.2 --test_ratio=0.1"
@@ -44,7 +48,8 @@ def demo(audio_folder, tmp_path_factory):
             f"--output_folder={output}",
             f"--data_folder={audio_folder}",
             f"--stage1_args={common}",
-            f"--stage2_args={common} --precision=bf16",
+            f"--stage2_args={common} --precision=bf16 --model_metrics={METRICS} "
+            "--adversarial_start_step=1",
         ]
     )
     return output, result.stdout + result.stderr
@@ -70,10 +75,9 @@ def test_demo_trains_both_stages_and_resynthesizes(recipe, demo):
     stage1 = _records(recipe, output / "stage1")[1]
     assert stage1["valid"]["bitrate_kbps"] == 0.5
     assert 0 < stage1["valid"]["code_usage"] <= 100
-    stage2 = _records(recipe, output / "stage2")[0]
-    assert {"adversarial_loss", "feature_matching_loss", "discriminator_loss"} <= set(
-        stage2["train"]
-    )
+    stage2 = [r for r in _records(recipe, output / "stage2") if "train" in r][-1]
+    gan_losses = {"mel_l1", "adversarial_loss", "feature_matching_loss", "discriminator_loss"}
+    assert gan_losses <= set(stage2["train"])
     summary = json.loads((output / "summary.json").read_text())
     assert summary["stage1"]["valid_feature_mse"] == [
         r["valid"]["feature_mse"] for r in _records(recipe, output / "stage1") if "valid" in r
@@ -138,18 +142,25 @@ def _free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("yaml", ["tiny_stage1.yaml", "tiny_stage2.yaml"])
-def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml):
+@pytest.mark.parametrize(
+    "yaml, extra",
+    [
+        # Stage 1 at 25 Hz (the variants' down/up-scaling path).
+        ("tiny_stage1.yaml", ["--downscale_factors=[2, 1, 1]", "--upscale_factors=[1, 1, 2]"]),
+        ("tiny_stage2.yaml", ["--adversarial_start_step=1"]),  # a warm-up step, a GAN step
+    ],
+)
+def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml, extra):
     output = tmp_path / "ddp"
     command = train_command(
         yaml,
         output,
         audio_folder,
+        *extra,
         "--distributed_backend=gloo",
         "--number_of_epochs=1",
         "--train_batch_size=2",
         "--dynamic_batching=False",
-        "--debug_persistently",
     )
     torchrun = [
         sys.executable,
@@ -162,6 +173,8 @@ def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml):
     # 6 training utterances, 2 per batch: 3 steps for one process, 2 when split over two.
     records = _records(recipe, output)
     assert records[0]["meta"]["steps"] == 2.0
+    if yaml == "tiny_stage1.yaml":
+        assert records[0]["valid"]["bitrate_kbps"] == 0.25  # 10 bits at 25 Hz
     assert "Traceback" not in result.stderr
     assert len(list((output / "save").glob("CKPT+*"))) == 1
 

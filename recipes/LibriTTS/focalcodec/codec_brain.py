@@ -22,9 +22,12 @@ import torch
 from speechbrain.dataio.dataio import write_audio
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.metric_stats import MetricStats
+from torch import Tensor
+
 from speechbrain_focalcodec.evaluation.models import load_metrics
 from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
-from torch import Tensor
+
+from feature_cache import CachedEncoder
 
 __all__ = ["CodecStageBrain"]
 
@@ -47,7 +50,7 @@ class CodecStageBrain(sb.Brain):
         super().on_fit_start()
         if self.optimizer_step > 0:
             logger.info(
-                "Resumed from the last checkpoint: epoch %d, optimizer step %d",
+                "Resumed from the last checkpoint: %d epochs done, optimizer step %d",
                 self.hparams.epoch_counter.current,
                 self.optimizer_step,
             )
@@ -68,11 +71,13 @@ class CodecStageBrain(sb.Brain):
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
 
     @torch.no_grad()
-    def encode(self, sig: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
-        """Features of the frozen encoder.
+    def encode(self, ids: List[str], sig: Tensor, lens: Tensor) -> Tuple[Tensor, Tensor]:
+        """Features of the frozen encoder (kept in memory with ``cache_features``).
 
         Arguments
         ---------
+        ids : list of str
+            Utterance ids.
         sig : torch.Tensor
             Waveforms, ``[batch, samples]``.
         lens : torch.Tensor
@@ -85,7 +90,11 @@ class CodecStageBrain(sb.Brain):
         feats_lens : torch.Tensor
             Their relative lengths.
         """
-        return self.hparams.encoder(sig, lens)
+        if not self.hparams.cache_features:
+            return self.hparams.encoder(sig, lens)
+        if not hasattr(self, "_cached_encoder"):
+            self._cached_encoder = CachedEncoder(self.hparams.encoder)
+        return self._cached_encoder(ids, sig, lens)
 
     # ------------------------------------------------------------ statistics
     def on_stage_start(self, stage: sb.Stage, epoch: Optional[int] = None) -> None:

@@ -15,8 +15,9 @@ from typing import Any, Dict, Mapping
 import speechbrain as sb
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.sampler import DynamicBatchSampler
-from speechbrain_focalcodec.audio import load_audio
 from torch import Tensor
+
+from speechbrain_focalcodec.audio import load_audio
 
 from manifests import DataPreparationError
 

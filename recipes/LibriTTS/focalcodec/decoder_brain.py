@@ -8,8 +8,12 @@ decoder learns on features computed with the context it has at inference.
 Each step first updates the HiFi-GAN discriminators (multi-period and
 multi-scale, hinge loss) on real and generated segments, then the decoder
 with SpeechBrain's ``GeneratorLoss``: hinge adversarial loss, feature
-matching and 80-bin log-mel L1. Both optimizers decay their learning rate
-exponentially, by ``lr_decay`` per epoch. Validation and test decode whole
+matching and 80-bin log-mel L1. Optionally (``adversarial_start_step``, 0 in
+the paper configuration; Vocos's ``pretrain_mel_steps``), the first steps
+train the decoder on the log-mel L1 alone, which spares the discriminators'
+cost while the decoder learns the basics (the CPU demo uses it). Both
+optimizers decay their learning rate exponentially, by ``lr_decay`` per
+epoch. Validation and test decode whole
 utterances and report the log-mel L1 (masked to each utterance) and, when
 their models load, UTMOS / dWER / speaker similarity.
 
@@ -22,8 +26,9 @@ from typing import List, Tuple
 import speechbrain as sb
 import torch
 from speechbrain.nnet.schedulers import update_learning_rate
-from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
 from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
 
 from codec_brain import CodecStageBrain
 
@@ -103,7 +108,7 @@ class DecoderBrain(CodecStageBrain):
     Hyperparameters used: ``encoder``, ``segment_size``, ``hop_length``,
     ``generator_loss`` (SpeechBrain's ``GeneratorLoss``), ``discriminator_loss``
     (its ``DiscriminatorLoss``), ``mel_loss`` (``MelL1Loss``), ``lr``,
-    ``lr_decay``, plus those of ``CodecStageBrain``.
+    ``lr_decay``, ``adversarial_start_step``, plus those of ``CodecStageBrain``.
     """
 
     best_key = "mel_l1"
@@ -143,14 +148,17 @@ class DecoderBrain(CodecStageBrain):
         batch = batch.to(self.device)
         sig, lens = batch.sig
         with self.training_ctx:
-            feats, feats_lens = self.encode(sig, lens)
+            feats, feats_lens = self.encode(batch.id, sig, lens)
             num_frames = self.hparams.segment_size // self.hparams.hop_length
             sig, feats = random_segments(
                 sig, feats, feats_lens, num_frames, self.hparams.hop_length
             )
             rec, _ = self.modules.decoder(feats)
             sig, rec = sig[:, None], rec[:, None]
+        if self.optimizer_step < self.hparams.adversarial_start_step:
+            return self._fit_mel_only(sig, rec)
 
+        with self.training_ctx:
             # Discriminators: one pass over real and generated segments together.
             scores, _ = self.modules.discriminator(torch.cat([sig, rec.detach()]))
             scores_real, scores_fake = _halves(scores)
@@ -180,6 +188,17 @@ class DecoderBrain(CodecStageBrain):
             feature_matching_loss=losses["G_feat_match_loss"].detach(),
             discriminator_loss=d_loss.detach(),
         )
+        return losses["G_loss"].detach().cpu()
+
+    def _fit_mel_only(self, sig: Tensor, rec: Tensor) -> Tensor:
+        """Warm-up step before ``adversarial_start_step``: the log-mel L1 alone
+        (the generator loss without its adversarial terms); the discriminators wait."""
+        with self.training_ctx:
+            losses = self.hparams.generator_loss(sb.Stage.TRAIN, y_hat=rec, y=sig)
+        self._update(losses["G_loss"], self.decoder_optimizer, self.modules.decoder)
+        self.scaler.update()
+        self.optimizer_step += 1
+        self.accumulate(mel_l1=losses["G_l1_spec_loss"].detach())
         return losses["G_loss"].detach().cpu()
 
     def _update(self, loss: Tensor, optimizer: torch.optim.Optimizer, module: nn.Module) -> None:
@@ -225,7 +244,7 @@ class DecoderBrain(CodecStageBrain):
         """
         batch = batch.to(self.device)
         sig, lens = batch.sig
-        feats, feats_lens = self.encode(sig, lens)
+        feats, feats_lens = self.encode(batch.id, sig, lens)
         rec, rec_lens = self.modules.decoder(feats, feats_lens)
         return rec, sig[:, : rec.shape[1]], rec_lens
 

@@ -19,6 +19,7 @@ Authors
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ RECIPE = Path(__file__).resolve().parent
 REPOSITORY = RECIPE.parents[2]
 
 
-def _train(stage: int, options: Dict[str, Any], extra: Sequence[str]) -> float:
+def _train(stage: int, options: Dict[str, Any], extra: Sequence[str], threads: int) -> float:
     """Runs ``train.py`` on a tiny stage yaml; returns its wall time (s)."""
     command = [
         sys.executable,
@@ -45,8 +46,9 @@ def _train(stage: int, options: Dict[str, Any], extra: Sequence[str]) -> float:
         command += [f"--{key}", str(value)]
     command += list(extra)
     print("\n$ " + " ".join(command), flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.monotonic()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=env)
     return time.monotonic() - start
 
 
@@ -107,6 +109,8 @@ def run_demo(
     data_folder: Path,
     stage1_args: Sequence[str] = (),
     stage2_args: Sequence[str] = (),
+    device: str = "cpu",
+    threads: int = 1,
 ) -> Dict[str, Any]:
     """Trains both stages, exports the codec, resynthesizes a held-out utterance.
 
@@ -120,6 +124,10 @@ def run_demo(
         Extra command-line arguments of stage 1 (e.g. ``--number_of_epochs 2``).
     stage2_args : sequence of str
         Extra command-line arguments of stage 2.
+    device : str
+        Training device (``cpu``, ``cuda:0``...).
+    threads : int
+        CPU threads of each training process.
 
     Returns
     -------
@@ -131,9 +139,11 @@ def run_demo(
     common = {
         "data_folder": data_folder.resolve(),
         "encoder_folder": output_folder / "encoder",
-        "device": "cpu",
+        "device": device,
     }
-    seconds1 = _train(1, {**common, "output_folder": output_folder / "stage1"}, stage1_args)
+    seconds1 = _train(
+        1, {**common, "output_folder": output_folder / "stage1"}, stage1_args, threads
+    )
     seconds2 = _train(
         2,
         {
@@ -143,6 +153,7 @@ def run_demo(
             "export_folder": output_folder / "codec",
         },
         stage2_args,
+        threads,
     )
     test_set = json.loads((output_folder / "stage1" / "test.json").read_text())
     held_out, entry = next(iter(test_set.items()))
@@ -176,6 +187,14 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--stage1_args", default="", help="extra arguments of stage 1")
     parser.add_argument("--stage2_args", default="", help="extra arguments of stage 2")
+    parser.add_argument("--device", default="cpu", help="training device")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per training process (1: the model is tiny, and multi-threaded "
+        "PyTorch slows down badly on a CPU that other programs keep busy)",
+    )
     args = parser.parse_args(argv)
     try:
         summary = run_demo(
@@ -183,6 +202,8 @@ def main(argv: Sequence[str]) -> int:
             Path(args.data_folder),
             args.stage1_args.split(),
             args.stage2_args.split(),
+            args.device,
+            args.threads,
         )
     except subprocess.CalledProcessError as error:
         print(f"error: training failed (exit status {error.returncode})", file=sys.stderr)

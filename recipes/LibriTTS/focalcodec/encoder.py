@@ -30,6 +30,7 @@ from typing import Any, Dict, Union
 
 import torch
 from safetensors.torch import load_file, save_file
+
 from speechbrain_focalcodec.checkpoints import CheckpointError, load_pretrained
 from speechbrain_focalcodec.evaluation.models import reachable
 from speechbrain_focalcodec.lobes import WavLM
@@ -115,10 +116,13 @@ def _fetched_weights(encoder: WavLM, source: str, folder: Path) -> Path:
         # Offline, a copy in the Hugging Face cache still works.
         codec = load_pretrained(source, **({"local_files_only": True} if offline else {}))
     except CheckpointError as error:
-        where = " (the Hugging Face Hub is unreachable)" if offline else ""
+        reason = (
+            " (the Hugging Face Hub is unreachable and its cache has no copy)"
+            if offline
+            else f": {' '.join(str(error).split())}"
+        )
         raise EncoderUnavailable(
-            f"Cannot get the WavLM encoder weights from '{source}'{where}: "
-            f"{str(error).splitlines()[0]} {hint}"
+            f"Cannot get the WavLM encoder weights from '{source}'{reason}. {hint}."
         ) from None
     if _architecture(codec.encoder) != _architecture(encoder):
         raise EncoderUnavailable(

@@ -28,6 +28,7 @@ from typing import Any, Dict, Sequence, Tuple, Union
 
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
+
 from speechbrain_focalcodec import FocalCodec
 
 from encoder import EncoderUnavailable, load_encoder, read_encoder_record

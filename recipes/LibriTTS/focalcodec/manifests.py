@@ -17,8 +17,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import soundfile
 from speechbrain.dataio import audio_io
-from speechbrain_focalcodec.audio import AudioError, load_audio
 from tqdm import tqdm
+
+from speechbrain_focalcodec.audio import AudioError, load_audio
 
 __all__ = [
     "AUDIO_EXTENSIONS",

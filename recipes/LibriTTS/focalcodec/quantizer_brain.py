@@ -17,16 +17,17 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import speechbrain as sb
 import torch
 from speechbrain.nnet.schedulers import update_learning_rate
+from torch import Tensor
+
 from speechbrain_focalcodec.checkpoints import read_state_dict
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
 from speechbrain_focalcodec.lobes.padding import lens_to_num_frames, padding_mask
-from torch import Tensor
 
 from codec_brain import CodecStageBrain
 
@@ -140,7 +141,9 @@ class QuantizerBrain(CodecStageBrain):
         self._load_decoder()
         super().on_fit_start()
 
-    def on_evaluate_start(self, max_key: str = None, min_key: str = None) -> None:
+    def on_evaluate_start(
+        self, max_key: Optional[str] = None, min_key: Optional[str] = None
+    ) -> None:
         """Loads the optional decoder and the best checkpoint.
 
         Arguments
@@ -185,7 +188,7 @@ class QuantizerBrain(CodecStageBrain):
         """
         batch = batch.to(self.device)
         sig, lens = batch.sig
-        feats, feats_lens = self.encode(sig, lens)
+        feats, feats_lens = self.encode(batch.id, sig, lens)
         lats, lats_lens = self.modules.compressor(feats, feats_lens)
         codes, toks, entropy_loss = quantize_valid_frames(self.modules.quantizer, lats, lats_lens)
         qfeats, _ = self.modules.decompressor(codes, lats_lens)
@@ -229,7 +232,7 @@ class QuantizerBrain(CodecStageBrain):
         hyp_sig, _ = self.hparams.decoder(out.qfeats, out.feats_lens)
         self.score_resynthesis(batch.id, hyp_sig, sig[:, : hyp_sig.shape[1]], out.feats_lens, stage)
 
-    def on_stage_start(self, stage: sb.Stage, epoch: int = None) -> None:
+    def on_stage_start(self, stage: sb.Stage, epoch: Optional[int] = None) -> None:
         """Resets the code counts.
 
         Arguments

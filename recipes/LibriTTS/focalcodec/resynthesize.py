@@ -18,10 +18,11 @@ from typing import Any, Dict, Optional, Sequence, Union
 import torch
 import torchaudio
 from speechbrain.dataio import audio_io
+from torch import Tensor
+
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import AudioError, load_audio, resample
 from speechbrain_focalcodec.checkpoints import CheckpointError
-from torch import Tensor
 
 __all__ = ["log_mel", "plot_spectrograms", "resynthesize"]
 
