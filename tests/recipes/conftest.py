@@ -16,9 +16,9 @@ from types import SimpleNamespace
 from typing import List, Sequence
 
 import pytest
-import torch
 
 from tests.conftest import ROOT, SAMPLES
+from tests.test_streaming import _one_thread  # noqa: F401  (tiny models: one thread)
 
 RECIPE = ROOT / "recipes" / "LibriTTS" / "focalcodec"
 MODULES = sorted(p.stem for p in RECIPE.glob("*.py"))
@@ -58,15 +58,6 @@ def recipe():
     finally:
         sys.path.remove(str(RECIPE))
         _unload()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The in-process tests use tiny models too: one thread, restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
