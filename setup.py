@@ -43,6 +43,9 @@ setup(
         + EVAL,
         # ONNX export of the encoder and decoder (speechbrain_focalcodec.onnx_export).
         "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
+        # The training recipe (recipes/LibriTTS/focalcodec): spectrogram plots and the
+        # validation metrics.
+        "training": ["transformers>=4.40"] + EVAL,
     },
     entry_points={
         "console_scripts": [

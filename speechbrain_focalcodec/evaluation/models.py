@@ -462,5 +462,7 @@ def load_metrics(
         try:
             metrics[name] = factories[name](sample_rate)
         except MetricUnavailable as error:
-            (log or logger).warning("Metric %s switched off: %s", name, error)
+            # One line: the messages of transformers span several.
+            reason = " ".join(str(error).split())
+            (log or logger).warning("Metric %s switched off: %s", name, reason)
     return metrics

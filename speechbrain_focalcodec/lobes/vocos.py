@@ -145,7 +145,8 @@ class ISTFTHead(nn.Module):
         sig : torch.Tensor
             Shape ``[batch, time * hop_length]``.
         """
-        log_mag, phase = self.proj(x).chunk(2, dim=-1)
+        # The synthesis runs in float32, also under autocast (complex bfloat16 does not exist).
+        log_mag, phase = self.proj(x).float().chunk(2, dim=-1)
         # Bounded magnitude keeps the synthesis finite on out-of-domain inputs.
         mag = log_mag.exp().clamp(max=1e2)
         spec = mag * torch.complex(phase.cos(), phase.sin())

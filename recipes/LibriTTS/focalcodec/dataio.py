@@ -1,0 +1,121 @@
+"""Datasets and data loaders of the training recipe.
+
+Utterances are read from the manifests (see ``manifests.py``), mixed down to
+mono and resampled to the model rate; they are filtered by duration
+(``<split>_min_duration`` / ``<split>_max_duration``, seconds) and batched
+either dynamically (batches of up to ``<split>_max_batch_length`` seconds of
+audio, SpeechBrain's ``DynamicBatchSampler``) or with a fixed batch size.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import Any, Dict, Mapping
+
+import speechbrain as sb
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.dataio.sampler import DynamicBatchSampler
+from torch import Tensor
+
+from speechbrain_focalcodec.audio import load_audio
+
+from manifests import DataPreparationError
+
+__all__ = ["SPLITS", "dataio_prepare", "loader_kwargs"]
+
+SPLITS = ("train", "valid", "test")
+
+
+def _duration(item: Mapping[str, Any]) -> float:
+    return item["duration"]
+
+
+def dataio_prepare(hparams: Mapping[str, Any]) -> Dict[str, DynamicItemDataset]:
+    """Builds the train / valid / test datasets from the manifests.
+
+    Arguments
+    ---------
+    hparams : mapping
+        Recipe hyperparameters: ``<split>_json``, ``data_folder``,
+        ``resample_folder``, ``sample_rate``, ``sorting`` and the duration
+        limits.
+
+    Returns
+    -------
+    datasets : dict
+        ``train``, ``valid`` and ``test`` datasets providing ``id`` and
+        ``sig`` (a mono waveform at ``sample_rate``).
+    """
+    replacements = {"data_root": str(hparams["data_folder"])}
+    if hparams.get("resample_folder"):
+        replacements["resample_root"] = str(hparams["resample_folder"])
+    sample_rate = hparams["sample_rate"]
+
+    @sb.utils.data_pipeline.takes("wav")
+    @sb.utils.data_pipeline.provides("sig")
+    def audio_pipeline(wav: str) -> Tensor:
+        return load_audio(wav, sample_rate)
+
+    datasets = {}
+    for split in SPLITS:
+        dataset = DynamicItemDataset.from_json(hparams[f"{split}_json"], replacements)
+        shuffled = split == "train" and hparams["sorting"] == "random"
+        dataset = dataset.filtered_sorted(
+            key_min_value={"duration": hparams.get(f"{split}_min_duration", 0.0)},
+            key_max_value={"duration": hparams[f"{split}_max_duration"]},
+            sort_key=None if shuffled else "duration",
+            reverse=split != "train" or hparams["sorting"] == "descending",
+        )
+        if len(dataset) == 0:
+            raise DataPreparationError(
+                f"No {split} utterance is left after the duration filters "
+                f"({split}_min_duration / {split}_max_duration)"
+            )
+        dataset.add_dynamic_item(audio_pipeline)
+        dataset.set_output_keys(["id", "sig"])
+        datasets[split] = dataset
+    return datasets
+
+
+def loader_kwargs(
+    hparams: Mapping[str, Any], datasets: Mapping[str, DynamicItemDataset]
+) -> Dict[str, Dict[str, Any]]:
+    """DataLoader options of each split.
+
+    With ``dynamic_batching``, training batches hold up to
+    ``train_max_batch_length`` seconds of audio (at most ``max_batch_size``
+    utterances), bucketed by duration; otherwise ``<split>_batch_size``
+    utterances.
+
+    Arguments
+    ---------
+    hparams : mapping
+        Recipe hyperparameters.
+    datasets : mapping
+        Output of ``dataio_prepare``.
+
+    Returns
+    -------
+    kwargs : dict
+        Split name -> keyword arguments of ``Brain.make_dataloader``.
+    """
+    options = {}
+    for split in SPLITS:
+        kwargs: Dict[str, Any] = {"num_workers": hparams.get("num_workers", 0)}
+        if split == "train" and hparams.get("dynamic_batching", False):
+            kwargs["batch_sampler"] = DynamicBatchSampler(
+                datasets[split],
+                hparams["train_max_batch_length"],
+                num_buckets=hparams["num_buckets"],
+                length_func=_duration,
+                shuffle=hparams["sorting"] == "random",
+                batch_ordering=hparams["sorting"],
+                max_batch_ex=hparams["max_batch_size"],
+                seed=hparams["seed"],
+            )
+        else:
+            kwargs["batch_size"] = hparams[f"{split}_batch_size"]
+            if split == "train":
+                kwargs["shuffle"] = hparams["sorting"] == "random"
+        options[split] = kwargs
+    return options

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""The recipe end to end on a laptop: a tiny FocalCodec trained on the bundled speech.
+
+One command trains a tiny codec (hparams/tiny_stage*.yaml: random frozen
+encoder, 1024 codes at 50 Hz) on the speech bundled in ``samples/`` through
+both stages on the CPU, exports it, resynthesizes a held-out utterance and
+writes a PNG comparing the input and reconstruction spectrograms:
+
+> python recipes/LibriTTS/focalcodec/demo.py
+
+Outputs, in ``--output_folder`` (default ``results/focalcodec_demo``):
+``stage1/`` and ``stage2/`` (the two training runs, with their
+``train_log.txt``), ``codec/`` (the exported codec), ``reconstruction.wav``,
+``spectrograms.png`` and ``summary.json`` (the numbers printed at the end).
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from resynthesize import resynthesize
+from train_log import read_train_log
+
+__all__ = ["run_demo", "summarize"]
+
+RECIPE = Path(__file__).resolve().parent
+REPOSITORY = RECIPE.parents[2]
+
+
+def _train(stage: int, options: Dict[str, Any], extra: Sequence[str], threads: int) -> float:
+    """Runs ``train.py`` on a tiny stage yaml; returns its wall time (s)."""
+    command = [
+        sys.executable,
+        str(RECIPE / "train.py"),
+        str(RECIPE / f"hparams/tiny_stage{stage}.yaml"),
+    ]
+    for key, value in options.items():
+        command += [f"--{key}", str(value)]
+    command += list(extra)
+    print("\n$ " + " ".join(command), flush=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.monotonic()
+    subprocess.run(command, check=True, env=env)
+    return time.monotonic() - start
+
+
+def summarize(stage1_log: Path, stage2_log: Path) -> Dict[str, Any]:
+    """First-vs-last-epoch numbers of the two training runs.
+
+    Arguments
+    ---------
+    stage1_log : Path
+        ``train_log.txt`` of stage 1.
+    stage2_log : Path
+        ``train_log.txt`` of stage 2.
+
+    Returns
+    -------
+    summary : dict
+    """
+    summary: Dict[str, Any] = {}
+    for name, path, keys in (
+        ("stage1", stage1_log, ("feature_mse", "code_usage", "code_entropy")),
+        ("stage2", stage2_log, ("mel_l1",)),
+    ):
+        records = read_train_log(path)
+        epochs = [r for r in records if "valid" in r]
+        tests = [r for r in records if "test" in r]
+        first, last = epochs[0], epochs[-1]
+        stats: Dict[str, Any] = {"epochs": len(epochs), "steps": int(last["meta"]["steps"])}
+        for key in keys:
+            for split in ("train", "valid"):
+                if key in first[split]:
+                    stats[f"{split}_{key}"] = [first[split][key], last[split][key]]
+            if tests and key in tests[-1]["test"]:
+                stats[f"test_{key}"] = tests[-1]["test"][key]
+        summary[name] = stats
+    return summary
+
+
+def _print_summary(summary: Dict[str, Any]) -> None:
+    rows: List[str] = ["| quantity | first epoch | last epoch |", "| --- | --- | --- |"]
+    for stage in ("stage1", "stage2"):
+        for key, value in summary[stage].items():
+            if isinstance(value, list):
+                rows.append(f"| {stage} {key} | {value[0]:.4g} | {value[1]:.4g} |")
+    print("\n".join(rows))
+    s1, s2 = summary["stage1"], summary["stage2"]
+    print(
+        f"held-out utterance {summary['held_out']}: test feature MSE {s1['test_feature_mse']:.4g}, "
+        f"code usage {s1['test_code_usage']:.1f}%, test mel L1 {s2['test_mel_l1']:.4g}"
+    )
+    print(
+        f"wall time: stage 1 {summary['stage1_seconds']:.0f} s, stage 2 "
+        f"{summary['stage2_seconds']:.0f} s, total {summary['total_seconds']:.0f} s"
+    )
+
+
+def run_demo(
+    output_folder: Path,
+    data_folder: Path,
+    stage1_args: Sequence[str] = (),
+    stage2_args: Sequence[str] = (),
+    device: str = "cpu",
+    threads: int = 1,
+) -> Dict[str, Any]:
+    """Trains both stages, exports the codec, resynthesizes a held-out utterance.
+
+    Arguments
+    ---------
+    output_folder : Path
+        Where everything goes.
+    data_folder : Path
+        Folder of audio files to train on.
+    stage1_args : sequence of str
+        Extra command-line arguments of stage 1 (e.g. ``--number_of_epochs 2``).
+    stage2_args : sequence of str
+        Extra command-line arguments of stage 2.
+    device : str
+        Training device (``cpu``, ``cuda:0``...).
+    threads : int
+        CPU threads of each training process.
+
+    Returns
+    -------
+    summary : dict
+        Also written to ``summary.json``.
+    """
+    start = time.monotonic()
+    output_folder = output_folder.resolve()
+    common = {
+        "data_folder": data_folder.resolve(),
+        "encoder_folder": output_folder / "encoder",
+        "device": device,
+    }
+    seconds1 = _train(
+        1, {**common, "output_folder": output_folder / "stage1"}, stage1_args, threads
+    )
+    seconds2 = _train(
+        2,
+        {
+            **common,
+            "output_folder": output_folder / "stage2",
+            "other_stage_folder": output_folder / "stage1",
+            "export_folder": output_folder / "codec",
+        },
+        stage2_args,
+        threads,
+    )
+    test_set = json.loads((output_folder / "stage1" / "test.json").read_text())
+    held_out, entry = next(iter(test_set.items()))
+    audio = entry["wav"].replace("{data_root}", str(data_folder.resolve()))
+    info = resynthesize(
+        output_folder / "codec",
+        audio,
+        output_folder / "reconstruction.wav",
+        output_folder / "spectrograms.png",
+    )
+    summary = summarize(
+        output_folder / "stage1" / "train_log.txt", output_folder / "stage2" / "train_log.txt"
+    )
+    summary.update(
+        held_out=held_out,
+        held_out_tokens=info["num_tokens"],
+        stage1_seconds=seconds1,
+        stage2_seconds=seconds2,
+        total_seconds=time.monotonic() - start,
+    )
+    (output_folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: Sequence[str]) -> int:
+    """Command line; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_folder", default="results/focalcodec_demo")
+    parser.add_argument(
+        "--data_folder", default=str(REPOSITORY / "samples"), help="folder of audio files"
+    )
+    parser.add_argument("--stage1_args", default="", help="extra arguments of stage 1")
+    parser.add_argument("--stage2_args", default="", help="extra arguments of stage 2")
+    parser.add_argument("--device", default="cpu", help="training device")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per training process (1: the model is tiny, and multi-threaded "
+        "PyTorch slows down badly on a CPU that other programs keep busy)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        summary = run_demo(
+            Path(args.output_folder),
+            Path(args.data_folder),
+            args.stage1_args.split(),
+            args.stage2_args.split(),
+            args.device,
+            args.threads,
+        )
+    except subprocess.CalledProcessError as error:
+        print(f"error: training failed (exit status {error.returncode})", file=sys.stderr)
+        return 1
+    print()
+    _print_summary(summary)
+    folder = Path(args.output_folder)
+    print(f"wrote {folder / 'reconstruction.wav'} and {folder / 'spectrograms.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

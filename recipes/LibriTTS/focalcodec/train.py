@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Recipe for training FocalCodec on LibriTTS or on any folder of audio files.
+
+FocalCodec trains in two stages on the features of a frozen WavLM encoder
+(first 6 layers of WavLM-large):
+
+* stage 1 (``hparams/stage1*.yaml``): compressor + binary spherical
+  quantizer + decompressor reconstruct the features (``QuantizerBrain``);
+* stage 2 (``hparams/stage2.yaml``): the Vocos decoder resynthesizes speech
+  from the continuous features, as a GAN (``DecoderBrain``).
+
+The stages are independent (they can run in parallel, on different
+machines). Given ``--other_stage_folder``, the end of a stage combines both
+into one pretrained codec directory (see ``export.py``).
+
+To run the recipe:
+> python train.py hparams/stage1.yaml --data_folder <LibriTTS>
+> python train.py hparams/stage2.yaml --data_folder <LibriTTS> \
+      --other_stage_folder results/stage1_50hz/0
+Any folder of audio files: add ``--dataset folder``.
+Several GPUs: ``torchrun --nproc_per_node=<N> train.py ...``.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import logging
+import sys
+from typing import Any, Callable, Dict, Sequence
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import ddp_barrier, ddp_broadcast, if_main_process
+
+from dataio import dataio_prepare, loader_kwargs
+from decoder_brain import DecoderBrain
+from encoder import EncoderUnavailable, load_encoder, prepare_encoder
+from export import ExportError, export_codec
+from folder_prepare import prepare_folder
+from libritts_prepare import prepare_libritts
+from manifests import DataPreparationError
+from quantizer_brain import QuantizerBrain
+
+logger = logging.getLogger(__name__)
+
+BRAINS = {1: QuantizerBrain, 2: DecoderBrain}
+
+
+class RecipeError(RuntimeError):
+    """A problem the user can fix (data, encoder weights, export): reported in one line."""
+
+
+USER_ERRORS = (DataPreparationError, EncoderUnavailable, ExportError, RecipeError)
+
+
+def on_main(function: Callable[..., Any], **kwargs: Any) -> Any:
+    """Runs ``function`` on the main process and gives its result to every process.
+
+    An error the user can fix is raised on every process (rather than leaving
+    the others waiting at a barrier).
+    """
+    result, message = None, None
+    if if_main_process():
+        try:
+            result = function(**kwargs)
+        except USER_ERRORS as error:
+            message = str(error)
+    result, message = ddp_broadcast((result, message), src=0)
+    if message is not None:
+        raise RecipeError(message)
+    return result
+
+
+def prepare_data(hparams: Dict[str, Any]) -> None:
+    """Writes the manifests of ``hparams["dataset"]`` (``libritts`` or ``folder``)."""
+    common = {
+        "data_folder": hparams["data_folder"],
+        "train_json": hparams["train_json"],
+        "valid_json": hparams["valid_json"],
+        "test_json": hparams["test_json"],
+        "sample_rate": hparams["sample_rate"],
+        "resample_folder": hparams["resample_folder"],
+        "skip_prep": hparams["skip_prep"],
+    }
+    if hparams["dataset"] == "libritts":
+        prepare_libritts(
+            train_splits=hparams["train_splits"],
+            valid_splits=hparams["valid_splits"],
+            test_splits=hparams["test_splits"],
+            **common,
+        )
+    elif hparams["dataset"] == "folder":
+        prepare_folder(
+            valid_ratio=hparams["valid_ratio"],
+            test_ratio=hparams["test_ratio"],
+            seed=hparams["seed"],
+            **common,
+        )
+    else:
+        raise DataPreparationError(
+            f"`dataset` must be libritts or folder, got {hparams['dataset']}"
+        )
+
+
+def export_if_possible(hparams: Dict[str, Any]) -> None:
+    """Exports the codec if the other stage's folder was given."""
+    other = hparams.get("other_stage_folder")
+    if not other:
+        return
+    folders = {hparams["stage"]: hparams["output_folder"], 3 - hparams["stage"]: other}
+    export_codec(folders[1], folders[2], hparams["export_folder"])
+
+
+def run(argv: Sequence[str]) -> None:
+    """Trains one stage; see the module docstring."""
+    hparams_file, run_opts, overrides = sb.parse_arguments(list(argv))
+    with open(hparams_file, encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    if hparams.get("stage") not in BRAINS:
+        raise RecipeError(f"{hparams_file} must set `stage` to 1 or 2")
+    sb.utils.distributed.ddp_init_group(run_opts)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    on_main(prepare_data, hparams=hparams)
+    record = on_main(
+        prepare_encoder,
+        encoder=hparams["encoder"],
+        source=hparams["encoder_source"],
+        encoder_folder=hparams["encoder_folder"],
+        random_encoder=hparams["random_encoder"],
+    )
+    load_encoder(
+        hparams["encoder"], record, hparams["output_folder"] if if_main_process() else None
+    )
+    datasets = dataio_prepare(hparams)
+    loaders = loader_kwargs(hparams, datasets)
+
+    brain = BRAINS[hparams["stage"]](
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    brain.fit(
+        brain.hparams.epoch_counter,
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=loaders["train"],
+        valid_loader_kwargs=loaders["valid"],
+    )
+    brain.evaluate(datasets["test"], min_key=brain.best_key, test_loader_kwargs=loaders["test"])
+    ddp_barrier()
+    on_main(export_if_possible, hparams=hparams)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point: problems the user can fix end with one line and exit status 1."""
+    try:
+        run(argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
