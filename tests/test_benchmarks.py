@@ -4,9 +4,13 @@ They check that each script runs end to end and prints its table; they never
 look at the timings.
 """
 
+import subprocess
+import sys
+
 import pytest
 
-from benchmarks import fast_mode, flops, memory, peers, rtf, streaming
+from benchmarks import fast_mode, flops, memory, peers, rtf, streaming, throughput
+from tests.conftest import ROOT
 
 TINY = ["--tiny", "--repeats", "1", "--threads", "1"]
 
@@ -77,7 +81,35 @@ def test_fast_mode(capsys):
     assert len(agreement) == 3
 
 
-@pytest.mark.parametrize("script", [rtf, streaming, flops, fast_mode])
+def test_throughput_on_cpu(capsys):
+    argv = TINY + ["--device", "cpu", "--batch-size", "2", "--variants", "12_5hz"]
+    assert throughput.main(argv) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert [row[0] for row in rows] == [
+        "this package, float32",
+        "fast: bf16 linear layers",
+        "fast: + bf16 feature extractor",
+    ]
+    assert rows[0][2] == "1.00x" and rows[0][-2:] == ["100.00%", "100.00%"]
+    assert all(float(row[1]) > 0 and float(row[3]) > 0 for row in rows)
+
+
+def test_training_steps_of_both_stages():
+    # A subprocess: the recipe's modules import each other by bare names.
+    command = [sys.executable, "-m", "benchmarks.training_steps", "--device", "cpu", *TINY]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = table_rows(out.stdout)
+    assert [row[:3] for row in rows] == [
+        ["1", "2 x 1 s", "fp32"],
+        ["1", "2 x 1 s", "bf16"],
+        ["2", "2 x 1 s", "fp32"],
+        ["2", "2 x 1 s", "bf16"],
+    ]
+    assert all(float(row[3]) > 0 for row in rows)
+
+
+@pytest.mark.parametrize("script", [rtf, streaming, flops, fast_mode, throughput])
 def test_bad_reference_path(script, tmp_path):
     with pytest.raises(SystemExit, match="not a checkout"):
         script.main(TINY + ["--reference", str(tmp_path)])
