@@ -1,5 +1,5 @@
 """The ``focalcodec`` command line: encode, decode, resynthesize, convert,
-stream and inspect.
+stream and inspect; evaluate and extract tokens for datasets.
 
 Examples::
 
@@ -9,6 +9,11 @@ Examples::
     focalcodec convert --model M --reference target_speaker/ --reference b.wav in.wav out.wav
     focalcodec stream --model lucadellalib/focalcodec_50hz_4k_causal in.wav --output out.wav
     focalcodec info --model M [token files...]
+    focalcodec evaluate samples/librispeech-dev-clean --model M --output evaluation
+    focalcodec extract-tokens --help
+
+``evaluate`` and ``extract-tokens`` are the ``focalcodec-evaluate`` and
+``focalcodec-extract-tokens`` commands under one name (their own options).
 
 ``--model`` takes a Hugging Face id or a local directory (config.json and
 model.safetensors). Any error prints one line and exits with status 1 (2 for
@@ -52,6 +57,25 @@ __all__ = ["build_parser", "main"]
 
 TOKEN_SUFFIXES = (BITSTREAM_SUFFIX, ".npy", ".pt")
 PROG = "focalcodec"
+
+
+def _evaluate(argv: Sequence[str]) -> int:
+    from speechbrain_focalcodec.evaluation.evaluate import main as evaluate_main
+
+    return evaluate_main(argv)
+
+
+def _extract_tokens(argv: Sequence[str]) -> int:
+    from speechbrain_focalcodec.extraction import main as extraction_main
+
+    return extraction_main(argv)
+
+
+# Subcommands with their own parsers, imported only when used.
+DELEGATED = {
+    "evaluate": (_evaluate, "paper metrics of models on a folder or manifest of speech"),
+    "extract-tokens": (_extract_tokens, "tokens of a dataset manifest, resumable and shardable"),
+}
 
 
 class CommandError(Exception):
@@ -386,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("info", "model rates, codebook, bitrate, size; token file headers", False)
     sub.add_argument("files", nargs="*", help="token files to describe")
     sub.set_defaults(run=_cmd_info)
+
+    for name, (_, help_text) in DELEGATED.items():  # listed in --help; parsed in main
+        commands.add_parser(name, help=f"{help_text} (see: {PROG} {name} --help)")
     return parser
 
 
@@ -411,6 +438,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     status : int
         0 on success, 1 on error, 2 on usage error.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]][0](argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

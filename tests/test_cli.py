@@ -1,5 +1,6 @@
 """The ``focalcodec`` command line on the bundled speech and the tiny models."""
 
+import shutil
 import subprocess
 import sys
 
@@ -137,3 +138,26 @@ def test_console_script_errors_are_one_line(tmp_path):
     assert "setup.py" not in result.stdout
     setup = (ROOT / "setup.py").read_text()
     assert '"focalcodec=speechbrain_focalcodec.cli:main"' in setup
+
+
+def test_evaluate_and_extract_tokens_are_subcommands(tmp_path, capsys):
+    status = main(["--help"])
+    assert status == 0 and "extract-tokens" in capsys.readouterr().out
+    (tmp_path / "audio").mkdir()
+    shutil.copy(SPEECH, tmp_path / "audio")
+    status, _, _ = run(
+        capsys, "evaluate", str(tmp_path / "audio"), "--model", OFFLINE,
+        "--metrics", "mel_distance", "si_sdr", "--output", str(tmp_path / "eval"),
+        "--num-spectrograms", "0", "--no-progress",
+    )  # fmt: skip
+    assert status == 0
+    assert "tiny_50hz" in (tmp_path / "eval" / "results.md").read_text()
+    manifest = tmp_path / "data.json"
+    manifest.write_text(f'{{"utt": {{"wav": "{SPEECH}"}}}}')
+    status, _, _ = run(
+        capsys, "extract-tokens", str(manifest), "--codec", OFFLINE,
+        "--output_folder", str(tmp_path / "toks"), "--device", "cpu", "--no_progress",
+    )  # fmt: skip
+    assert status == 0 and any((tmp_path / "toks").iterdir())
+    status, _, err = run(capsys, "evaluate", str(tmp_path / "missing"), "--model", OFFLINE)
+    assert status == 2 and err.count("\n") == 1 and "error" in err

@@ -22,6 +22,9 @@ def test_quickstart_runs_offline(monkeypatch, capsys):
 
 def test_ci_runs_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
-    install, test = code_blocks("bash")[:2]
+    install, main_job, test = code_blocks("bash")[:3]
     assert install.strip().replace("pip install", "python -m pip install") in ci
     assert test.strip() in ci
+    # The main job is the recipe's demo, which the recipe tests run (debug flags).
+    assert main_job.strip() == "python recipes/LibriTTS/focalcodec/demo.py"
+    assert (ROOT / main_job.split()[1]).is_file()
