@@ -299,7 +299,20 @@ class FocalCodec(nn.Module):
 
     # --------------------------------------------------------- sig -> any
     def sig_to_feats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Waveform ``[B, samples]`` -> encoder features ``[B, frames, dim]``."""
+        """Waveform -> encoder features.
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveforms at ``sample_rate_input``, ``[B, samples]``.
+        lens : torch.Tensor, optional
+            Relative lengths ``[B]`` (None: every item is full length).
+
+        Returns
+        -------
+        feats : torch.Tensor
+            ``[B, frames, dim]``; relative lengths ``feats_lens(lens, samples)``.
+        """
         return self._encode(self._check_sig(sig, lens), lens)[0]
 
     def sig_to_lats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
@@ -307,9 +320,20 @@ class FocalCodec(nn.Module):
         return self._compress(*self._encode(self._check_sig(sig, lens), lens))[0]
 
     def sig_to_toks(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Waveform ``[B, samples]`` -> tokens ``[B, tokens]`` (int64).
+        """Waveform -> tokens.
 
-        The relative lengths of the tokens are ``toks_lens(lens, samples)``.
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveforms at ``sample_rate_input``, ``[B, samples]``.
+        lens : torch.Tensor, optional
+            Relative lengths ``[B]`` (None: every item is full length).
+
+        Returns
+        -------
+        toks : torch.Tensor
+            ``[B, tokens]`` int64 in ``[0, codebook_size)``, token 0 past each
+            item's end; relative lengths ``toks_lens(lens, samples)``.
         """
         return self.quantizer.lats_to_toks(self.sig_to_lats(sig, lens))
 
@@ -412,11 +436,20 @@ class FocalCodec(nn.Module):
         return self._decompress(codes, lens)
 
     def toks_to_sig(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Tokens ``[B, tokens]`` -> waveform at ``sample_rate_output``.
+        """Tokens -> waveform.
 
-        ``lens`` are the relative lengths of the tokens (see ``toks_lens``);
-        the output has ``tokens * samples_per_token`` (output-rate) samples
-        and the same relative lengths.
+        Arguments
+        ---------
+        toks : torch.Tensor
+            ``[B, tokens]`` integers in ``[0, codebook_size)``.
+        lens : torch.Tensor, optional
+            Relative lengths of the tokens ``[B]`` (see ``toks_lens``).
+
+        Returns
+        -------
+        sig : torch.Tensor
+            ``[B, tokens * samples_per_token]`` at ``sample_rate_output``, with
+            the tokens' relative lengths (zeros past each item's end).
         """
         return self._decode(self.toks_to_qfeats(toks, lens), lens)
 
