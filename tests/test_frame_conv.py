@@ -18,6 +18,7 @@ def _reference(x: torch.Tensor, conv: torch.nn.Conv1d) -> torch.Tensor:
     "channels, output_dim, kernel_size, groups",
     [
         (16, 16, 512, 16),  # depth-wise, long causal window (focal modulation)
+        (256, 256, 512, 256),  # the same, wide enough to be computed frame by frame
         (16, 16, 7, 16),  # depth-wise, short (ConvNeXt)
         (32, 32, 128, 4),  # grouped (positional convolution)
         (16, 8, 7, 1),  # dense (decoder input convolution)
@@ -45,6 +46,7 @@ def test_conv_frames_paths(monkeypatch):
         with torch.no_grad():
             expected = _reference(x, conv)
             results = []
+            monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
             for few, budget in ((64, 2**22), (0, 2**22), (0, 0)):
                 monkeypatch.setattr(frame_conv, "FEW_FRAMES", few)
                 monkeypatch.setattr(frame_conv, "WINDOWS_BUDGET", budget)

@@ -31,9 +31,12 @@ SHORT = 512
 # small next to the convolution itself.
 WINDOWS_BUDGET = 2**22
 # Depth-wise convolutions with at most this many output frames (streaming
-# chunks) are computed frame by frame, whatever their kernel (e.g. the long
-# causal windows of focal modulation): no windows are materialized.
+# chunks) and windows of more than SMALL_WINDOWS values (long kernels, e.g. the
+# causal windows of focal modulation) are products of the windows with the
+# kernel laid out as they are (channels-last), summed by a matrix product;
+# smaller windows are multiplied and summed directly.
 FEW_FRAMES = 8
+SMALL_WINDOWS = 2**16
 
 
 def _exporting() -> bool:
@@ -89,9 +92,11 @@ def conv_frames(
         padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
     num_windows = x.shape[1] + sum(padding) - kernel_size + 1
     depthwise = groups == x.shape[2] == weight.shape[0]
-    if depthwise and num_windows <= FEW_FRAMES and not _exporting():
+    windows = num_windows * kernel_size * x.shape[2]
+    few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
+    if depthwise and few and not _exporting():
         return _depthwise_frames(x, weight, bias, padding)
-    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET and not _exporting():
+    if windows <= WINDOWS_BUDGET and not _exporting():
         return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])
@@ -104,22 +109,16 @@ def conv_frames(
 def _depthwise_frames(
     x: Tensor, weight: Tensor, bias: Optional[Tensor], padding: Tuple[int, int]
 ) -> Tensor:
-    """Depth-wise convolution with few output frames, one frame at a time: each
-    is the channel-wise product of its window ``[kernel, channels]`` (contiguous
-    in channels-last frames) with the kernel laid out the same way, summed over
-    the window by a matrix product."""
+    """Depth-wise convolution with few output frames: the channel-wise product of
+    every window ``[kernel, channels]`` with the kernel laid out the same way
+    (both contiguous in channels), summed over the window by a matrix product."""
     dtype = x.dtype
     if padding != (0, 0):
         x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
-    x = x.to(weight.dtype)
     kernel = _frames_kernel(weight)
-    kernel_size = kernel.shape[0]
-    ones = torch.ones(1, kernel_size, dtype=kernel.dtype, device=kernel.device)
-    frames = [
-        ones @ (x[:, start : start + kernel_size] * kernel)
-        for start in range(x.shape[1] - kernel_size + 1)
-    ]
-    y = torch.cat(frames, dim=1)
+    ones = torch.ones(1, kernel.shape[0], dtype=kernel.dtype, device=kernel.device)
+    windows = x.to(weight.dtype).unfold(1, kernel.shape[0], 1).transpose(-1, -2)
+    y = (ones @ (windows * kernel)).squeeze(2)  # [batch, frames, channels]
     return (y if bias is None else y + bias).to(dtype)
 
 
@@ -153,7 +152,9 @@ def _grouped_windows_product(
     """Short convolutions as products of the windows with the kernel, group by group
     (no convolution primitive: its weight reordering dominates at that size)."""
     dtype = x.dtype
-    x = nn.functional.pad(x.to(weight.dtype), [0, 0, padding[0], padding[1]])
+    x = x.to(weight.dtype)
+    if padding != (0, 0):
+        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
     batch, _, channels = x.shape
     output_dim, group_dim, kernel_size = weight.shape
     windows = x.unfold(1, kernel_size, 1)  # [batch, frames, channels, kernel]
