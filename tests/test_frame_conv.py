@@ -55,8 +55,9 @@ def test_conv_frames_paths(monkeypatch):
             assert torch.allclose(got, expected, atol=1e-5)
 
 
-def test_depthwise_frames_kernel_follows_the_weight():
+def test_depthwise_frames_kernel_follows_the_weight(monkeypatch):
     """The ``[kernel, channels]`` copy kept for inference follows in-place updates."""
+    monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(8, 8, 6, groups=8)
     x = torch.randn(1, 9, 8)
@@ -70,10 +71,11 @@ def test_depthwise_frames_kernel_follows_the_weight():
     assert torch.allclose(second, _reference(x, conv).detach(), atol=1e-5)
 
 
-def test_depthwise_frames_gradient_matches_conv1d():
+def test_depthwise_frames_gradient_matches_conv1d(monkeypatch):
+    monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(8, 8, 6, groups=8)
-    x = torch.randn(1, 9, 8)
+    x = torch.randn(2, 9, 8)
     with torch.enable_grad():
         conv_frames(x, conv.weight, conv.bias, groups=8).pow(2).sum().backward()
         got = conv.weight.grad.clone()

@@ -111,14 +111,26 @@ def _depthwise_frames(
 ) -> Tensor:
     """Depth-wise convolution with few output frames: the channel-wise product of
     every window ``[kernel, channels]`` with the kernel laid out the same way
-    (both contiguous in channels), summed over the window by a matrix product."""
+    (both contiguous in channels), summed over the window by a matrix product;
+    for inference, one buffer holds the products of every window in turn."""
     dtype = x.dtype
     if padding != (0, 0):
         x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
+    x = x.to(weight.dtype)
     kernel = _frames_kernel(weight)
-    ones = torch.ones(1, kernel.shape[0], dtype=kernel.dtype, device=kernel.device)
-    windows = x.to(weight.dtype).unfold(1, kernel.shape[0], 1).transpose(-1, -2)
-    y = (ones @ (windows * kernel)).squeeze(2)  # [batch, frames, channels]
+    kernel_size, channels = kernel.shape
+    batch, frames = x.shape[0], x.shape[1] - kernel_size + 1
+    ones = torch.ones(1, kernel_size, dtype=kernel.dtype, device=kernel.device)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        windows = x.unfold(1, kernel_size, 1).transpose(-1, -2)
+        y = (ones @ (windows * kernel)).squeeze(2)
+    else:  # one buffer of products for every frame (no gradient through ``out=``)
+        products = x.new_empty(batch, kernel_size, channels)
+        y = x.new_empty(frames, batch, 1, channels)
+        for start in range(frames):
+            torch.mul(x[:, start : start + kernel_size], kernel, out=products)
+            torch.matmul(ones, products, out=y[start])
+        y = y.squeeze(2).transpose(0, 1).contiguous()
     return (y if bias is None else y + bias).to(dtype)
 
 
