@@ -5,9 +5,11 @@ The causal model streams the bundled speech chunk by chunk (1280 samples,
 ``codec.stream_decoder`` (explicit state: attention cache, convolution
 contexts); every chunk is encoded then decoded, and the median chunk after
 the warm-up is reported. Real time means encode + decode < 80 ms; the target
-is < 40 ms. The fast mode streams with bfloat16 linear layers in the encoder,
-compressor and decoder. With ``--reference PATH`` the official implementation
-streams the same chunks with its own state API, in the same run.
+is < 40 ms. The fast mode streams with bfloat16 linear layers and matrix-product
+convolutions (all but the depth-wise ones) in every lobe; the table gives the
+share of its streamed tokens equal to the float32 ones. With ``--reference
+PATH`` the official implementation streams the same chunks with its own state
+API, in the same run.
 
     python -m benchmarks.streaming --reference /path/to/focalcodec
 
@@ -32,22 +34,27 @@ from benchmarks.common import (
     setup,
     speech,
 )
-from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec
+from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec, token_agreement
 
-FAST_MODULES = ("encoder", "compressor", "decoder")
+FAST_MODULES = ("encoder", "compressor", "decompressor", "decoder")
 
 
-def ours_stream(codec, chunks: List[torch.Tensor]) -> List[Tuple[float, float]]:
-    """(encode, decode) seconds of every chunk through the streaming API."""
+def ours_stream(
+    codec, chunks: List[torch.Tensor], toks: Optional[List[torch.Tensor]] = None
+) -> List[Tuple[float, float]]:
+    """(encode, decode) seconds of every chunk through the streaming API; the
+    tokens of every chunk are appended to ``toks`` when given."""
     encoder, decoder = codec.stream_encoder(1), codec.stream_decoder(1)
     times = []
     with torch.inference_mode():
         for chunk in chunks:
             start = time.perf_counter()
-            toks = encoder(chunk)
+            chunk_toks = encoder(chunk)
             middle = time.perf_counter()
-            decoder(toks)
+            decoder(chunk_toks)
             times.append((middle - start, time.perf_counter() - middle))
+            if toks is not None:
+                toks.append(chunk_toks)
     return times
 
 
@@ -82,10 +89,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warmup = 3 if args.tiny else 10
     audio = speech((count + warmup) * codec.chunk_size / codec.sample_rate_input)
     chunks = list(audio.split(codec.chunk_size, dim=1))
-    runs = {"this package, float32": partial(ours_stream, codec)}
+    toks: Dict[str, List[torch.Tensor]] = {"float32": [], "fast": []}
+    runs = {"this package, float32": partial(ours_stream, codec, toks=toks["float32"])}
     if bf16_supported():
-        fast = fast_codec(codec, FAST_MODULES)
-        runs["this package, fast mode (bf16 linear layers)"] = partial(ours_stream, fast)
+        fast = fast_codec(codec, FAST_MODULES, convolutions=True)
+        fast_name = "this package, fast mode (bf16 linear layers and convolutions)"
+        runs[fast_name] = partial(ours_stream, fast, toks=toks["fast"])
     reference = load_reference(args.reference)
     if reference is not None:
         runs["official, float32"] = partial(official_stream, reference_twin(reference, codec))
@@ -93,6 +102,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for _ in range(max(1, args.repeats // 2)):  # alternate whole streams
         for name, run in runs.items():
             per_chunk[name] += run(chunks)[warmup:]
+    agreement = {}
+    if toks["fast"]:
+        fast_toks, float_toks = torch.cat(toks["fast"], dim=1), torch.cat(toks["float32"], dim=1)
+        agreement = {fast_name: f"{100.0 * token_agreement(fast_toks, float_toks):.2f}%"}
     rows = []
     for name, times in per_chunk.items():
         encode = 1000.0 * statistics.median(t[0] for t in times)
@@ -108,10 +121,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"{worst:.1f}",
                 f"{total / chunk_ms:.2f}",
                 "yes" if total < chunk_ms else "no",
+                agreement.get(name, "-"),
             ]
         )
     header = ["streaming", "encode (ms)", "decode (ms)", "per chunk (ms)", "slowest chunk (ms)"]
-    header += [f"median / {chunk_ms:g} ms", "real time"]
+    header += [f"median / {chunk_ms:g} ms", "real time", "tokens equal to float32"]
     print()
     print(markdown(header, rows))
     return 0

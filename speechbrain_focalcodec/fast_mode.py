@@ -60,6 +60,7 @@ def fast_codec(
     modules: Sequence[str] = ("encoder",),
     feature_extractor: bool = False,
     dtype: torch.dtype = torch.bfloat16,
+    convolutions: bool = False,
 ) -> FocalCodec:
     """A copy of ``codec`` whose linear layers in ``modules`` compute in ``dtype``.
 
@@ -76,6 +77,12 @@ def fast_codec(
         extractor (faster still, but their rounding moves the latents most).
     dtype : torch.dtype
         ``torch.bfloat16`` (or ``torch.float16`` on GPU).
+    convolutions : bool
+        Also convert the convolutions in ``modules`` that are matrix products
+        (all but the depth-wise ones: point-wise projections, positional
+        convolution, down- and up-scaling, decoder input convolution); they
+        weigh most when streaming, whose chunks read every weight for a few
+        frames.
 
     Returns
     -------
@@ -96,17 +103,26 @@ def fast_codec(
     """
     fast = copy.deepcopy(codec).eval()
     names = dict(fast.named_modules())
+    # The feature extractor has its own switch.
+    extractor = {id(module) for module in fast.encoder.feature_extractor.modules()}
     for name in modules:
         if name not in names or name == "":
             raise ValueError(f"No module {name!r} in the codec")
         for module in names[name].modules():
-            if isinstance(module, nn.Linear):
+            dense = convolutions and _dense_conv(module) and id(module) not in extractor
+            if isinstance(module, nn.Linear) or dense:
                 module.to(dtype)
     if feature_extractor:
         for module in fast.encoder.feature_extractor.modules():
             if isinstance(module, ConvBlock):
                 module.conv.to(dtype)
     return fast
+
+
+def _dense_conv(module: nn.Module) -> bool:
+    """Whether ``module`` is a convolution computed as matrix products (not depth-wise)."""
+    convs = (nn.Conv1d, nn.ConvTranspose1d)
+    return isinstance(module, convs) and module.groups < module.in_channels
 
 
 def token_agreement(toks: Tensor, reference: Tensor, lens: Optional[Tensor] = None) -> float:

@@ -54,7 +54,9 @@ def test_streaming(capsys):
     assert streaming.main(TINY) == 0
     rows = table_rows(capsys.readouterr().out)
     assert rows[0][0] == "this package, float32"
-    assert float(rows[0][3]) > 0.0 and rows[0][-1] in ("yes", "no")
+    assert float(rows[0][3]) > 0.0 and rows[0][-2] in ("yes", "no") and rows[0][-1] == "-"
+    fast = [row for row in rows if row[0].startswith("this package, fast mode")]
+    assert all(row[-1].endswith("%") for row in fast)
 
 
 def test_peers(capsys):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import speechbrain_focalcodec.lobes.linear as linear_module
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
 from speechbrain_focalcodec.lobes.frame_conv import conv_frames, strided_conv
 from speechbrain_focalcodec.lobes.linear import linear
@@ -77,3 +78,35 @@ def test_kernels_match_torch_reference():
         got = strided_conv(x[..., :channels], weight, stride)
         expected = torch.nn.functional.conv1d(channels_first[:, :channels], weight, stride=stride)
         assert torch.allclose(got, expected.transpose(1, 2), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_linear_keeps_reordered_weights_of_parameters(dtype):
+    """Short products of a parameter (or a view of one) use its kept reordered
+    weight: same results as the plain product, following in-place updates."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(32, 48).to(dtype)
+    conv = torch.nn.Conv1d(32, 48, 1).to(dtype)
+    for rows in (1, 4, 16, 40):
+        x = torch.randn(1, rows, 32)
+        with torch.inference_mode():
+            got = linear(x, layer.weight, layer.bias, "gelu")
+            from_view = linear(x, conv.weight[..., 0], conv.bias)
+        expected = linear(x, layer.weight.detach().clone(), layer.bias, "gelu")
+        assert torch.allclose(got, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
+        expected = linear(x, conv.weight[..., 0].detach().clone(), conv.bias)
+        assert torch.allclose(from_view, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
+    if linear_module._PACKING:
+        assert id(layer.weight) in linear_module._PACKED
+        assert id(conv.weight) in linear_module._PACKED
+    x = torch.randn(1, 4, 32)
+    with torch.inference_mode():
+        before = linear(x, layer.weight)
+    with torch.no_grad():
+        layer.weight.mul_(-1.0)
+    with torch.inference_mode():
+        after = linear(x, layer.weight)
+    assert torch.equal(after, -before)
+    key = id(layer.weight)
+    del layer
+    assert key not in linear_module._PACKED

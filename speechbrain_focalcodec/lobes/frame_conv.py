@@ -12,7 +12,8 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional, Tuple, Union
+import weakref
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -25,8 +26,17 @@ __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 # as a matrix product: faster than a convolution primitive at that size.
 SHORT = 512
 # Stride-1 convolutions whose windows hold at most this many values (short
-# inputs, e.g. streaming chunks) are computed from the windows.
+# inputs, e.g. streaming chunks) are computed from the windows; longer inputs
+# (offline) use the convolution primitive, whose weight reordering is then
+# small next to the convolution itself.
 WINDOWS_BUDGET = 2**22
+# Depth-wise convolutions with at most this many output frames (streaming
+# chunks) and windows of more than SMALL_WINDOWS values (long kernels, e.g. the
+# causal windows of focal modulation) are products of the windows with the
+# kernel laid out as they are (channels-last), summed by a matrix product;
+# smaller windows are multiplied and summed directly.
+FEW_FRAMES = 8
+SMALL_WINDOWS = 2**16
 
 
 def _exporting() -> bool:
@@ -59,7 +69,8 @@ def conv_frames(
     Returns
     -------
     y : torch.Tensor
-        Shape ``[batch, time', output_dim]``, contiguous.
+        Shape ``[batch, time', output_dim]``, contiguous, computed in the
+        precision of ``weight`` and returned in that of ``x``.
 
     Example
     -------
@@ -80,14 +91,71 @@ def conv_frames(
     elif not isinstance(padding, str):
         padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
     num_windows = x.shape[1] + sum(padding) - kernel_size + 1
-    if num_windows * kernel_size * x.shape[2] <= WINDOWS_BUDGET and not _exporting():
+    depthwise = groups == x.shape[2] == weight.shape[0]
+    windows = num_windows * kernel_size * x.shape[2]
+    few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
+    if depthwise and few and not _exporting():
+        return _depthwise_frames(x, weight, bias, padding)
+    if windows <= WINDOWS_BUDGET and not _exporting():
         return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])
-    y = nn.functional.conv2d(
-        x.transpose(1, 2).unsqueeze(2), weight.unsqueeze(2), bias, padding=padding, groups=groups
-    )
-    return y.squeeze(2).transpose(1, 2).contiguous()
+    frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)
+    bias = None if bias is None else bias.to(weight.dtype)
+    y = nn.functional.conv2d(frames, weight.unsqueeze(2), bias, padding=padding, groups=groups)
+    return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)
+
+
+def _depthwise_frames(
+    x: Tensor, weight: Tensor, bias: Optional[Tensor], padding: Tuple[int, int]
+) -> Tensor:
+    """Depth-wise convolution with few output frames: the channel-wise product of
+    every window ``[kernel, channels]`` with the kernel laid out the same way
+    (both contiguous in channels), summed over the window by a matrix product;
+    for inference, one buffer holds the products of every window in turn."""
+    dtype = x.dtype
+    if padding != (0, 0):
+        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
+    x = x.to(weight.dtype)
+    kernel = _frames_kernel(weight)
+    kernel_size, channels = kernel.shape
+    batch, frames = x.shape[0], x.shape[1] - kernel_size + 1
+    ones = torch.ones(1, kernel_size, dtype=kernel.dtype, device=kernel.device)
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        windows = x.unfold(1, kernel_size, 1).transpose(-1, -2)
+        y = (ones @ (windows * kernel)).squeeze(2)
+    else:  # one buffer of products for every frame (no gradient through ``out=``)
+        products = x.new_empty(batch, kernel_size, channels)
+        y = x.new_empty(frames, batch, 1, channels)
+        for start in range(frames):
+            torch.mul(x[:, start : start + kernel_size], kernel, out=products)
+            torch.matmul(ones, products, out=y[start])
+        y = y.squeeze(2).transpose(0, 1).contiguous()
+    return (y if bias is None else y + bias).to(dtype)
+
+
+# Depth-wise kernels laid out ``[kernel, channels]``, by ``id`` of their weight.
+_FRAMES_KERNELS: Dict[int, Tuple[Callable[[], Optional[Tensor]], Tuple, Tensor]] = {}
+
+
+def _frames_kernel(weight: Tensor) -> Tensor:
+    """A depth-wise kernel ``[channels, 1, kernel]`` laid out ``[kernel, channels]``.
+
+    For inference the copy is kept while the weight lives unchanged (streaming
+    uses it every chunk); otherwise it is computed, differentiably.
+    """
+    if weight.is_inference() or (torch.is_grad_enabled() and weight.requires_grad):
+        return weight[:, 0].t().contiguous()
+    key = id(weight)
+    signature = (weight._version, weight.data_ptr(), weight.dtype, weight.device, weight.shape)
+    cached = _FRAMES_KERNELS.get(key)
+    if cached is not None and cached[0]() is weight and cached[1] == signature:
+        return cached[2]
+    with torch.inference_mode(False), torch.no_grad():
+        kernel = weight[:, 0].t().contiguous()
+    alive = weakref.ref(weight, lambda _: _FRAMES_KERNELS.pop(key, None))
+    _FRAMES_KERNELS[key] = (alive, signature, kernel)
+    return kernel
 
 
 def _grouped_windows_product(
@@ -96,13 +164,18 @@ def _grouped_windows_product(
     """Short convolutions as products of the windows with the kernel, group by group
     (no convolution primitive: its weight reordering dominates at that size)."""
     dtype = x.dtype
-    x = nn.functional.pad(x.to(weight.dtype), [0, 0, padding[0], padding[1]])
+    x = x.to(weight.dtype)
+    if padding != (0, 0):
+        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
     batch, _, channels = x.shape
     output_dim, group_dim, kernel_size = weight.shape
     windows = x.unfold(1, kernel_size, 1)  # [batch, frames, channels, kernel]
     if groups == channels == output_dim:  # depth-wise
         y = (windows * weight[:, 0]).sum(dim=-1)
         return (y if bias is None else y + bias).to(dtype)
+    if groups == 1:  # windows ordered as the kernel: no copy of the kernel
+        windows = windows.reshape(batch, -1, channels * kernel_size)
+        return linear(windows, weight.reshape(output_dim, -1), bias).to(dtype)
     windows = windows.reshape(batch, -1, groups, group_dim, kernel_size)
     kernel = weight.view(groups, output_dim // groups, group_dim, kernel_size)
     y = torch.einsum("btgck,gock->btgo", windows, kernel).reshape(batch, -1, output_dim)
@@ -147,9 +220,14 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] 
     num_windows = (time - kernel_size) // stride + 1
     windowed = kernel_size <= stride or num_windows <= SHORT or input_dim == 1
     if windowed and not _exporting():
+        windows = x.unfold(1, kernel_size, stride)  # [batch, windows, channels, kernel]
+        if batch * num_windows < output_dim:
+            # Few windows (streaming chunks): copy them in the kernel's layout
+            # rather than the (larger) kernel.
+            windows = windows.reshape(batch, num_windows, input_dim * kernel_size)
+            return linear(windows, weight.reshape(output_dim, -1), bias)
         # [batch, windows, kernel, channels]: a view when windows do not overlap.
-        windows = x.unfold(1, kernel_size, stride).transpose(-1, -2)
-        windows = windows.reshape(batch, num_windows, kernel_size * input_dim)
+        windows = windows.transpose(-1, -2).reshape(batch, num_windows, -1)
         return linear(windows, weight.transpose(1, 2).reshape(output_dim, -1), bias)
     weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)

@@ -8,11 +8,17 @@ everywhere else (training, GPU, autocast, other dtypes) it is
 ``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
 tracing) and ``torch.compile``. Results agree with it to float32 rounding.
 
+Products of a few rows (streaming chunks) are bound by reading the weight,
+which oneDNN otherwise reorders to its blocked layout on every call: for them
+the reordered weight of a parameter is kept alongside it (one more copy of the
+weights that streaming uses), with identical results.
+
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional
+import weakref
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +26,11 @@ from torch import Tensor, nn
 __all__ = ["Linear", "linear"]
 
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+# Products of at most this many rows (streaming chunks) read the whole weight
+# for a few frames: oneDNN's reordering of the weight to its blocked layout
+# would then dominate, so the reordered weight of a parameter is kept (one per
+# row count, while the parameter lives unchanged; results are identical).
+PACKED_ROWS = 16
 
 
 def _onednn_available() -> bool:
@@ -32,6 +43,7 @@ def _onednn_available() -> bool:
 
 
 _ONEDNN = _onednn_available()
+_PACKING = _ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 
 
 def _use_onednn(x: Tensor, weight: Tensor) -> bool:
@@ -42,6 +54,34 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return False  # exports (ONNX) and compilers see the standard operator
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+
+
+# id of a parameter -> (weak reference, {(view, rows): (signature, reordered weight)}).
+_PACKED: Dict[int, Tuple[Callable[[], Optional[Tensor]], Dict[Tuple, Tuple[Tuple, Tensor]]]] = {}
+
+
+def _packed_weight(weight: Tensor, rows: int) -> Tensor:
+    """The weight reordered by oneDNN for ``rows``-row products when it is a
+    parameter (or a view of one) and the product is short; else ``weight``."""
+    owner = weight if weight._base is None else weight._base
+    if not _PACKING or rows > PACKED_ROWS or not isinstance(owner, nn.Parameter):
+        return weight
+    if owner.is_inference():
+        return weight
+    key = id(owner)
+    entry = _PACKED.get(key)
+    if entry is None or entry[0]() is not owner:
+        entry = (weakref.ref(owner, lambda _: _PACKED.pop(key, None)), {})
+        _PACKED[key] = entry
+    view = (tuple(weight.shape), weight.stride(), weight.storage_offset(), rows)
+    signature = (owner._version, owner.data_ptr(), weight.dtype, weight.device)
+    cached = entry[1].get(view)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    with torch.inference_mode(False), torch.no_grad():
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows)
+    entry[1][view] = (signature, packed)
+    return packed
 
 
 def linear(
@@ -82,6 +122,7 @@ def linear(
     dtype = x.dtype
     x = x.to(weight.dtype)
     if _use_onednn(x, weight) and (bias is None or bias.dtype == x.dtype):
+        weight = _packed_weight(weight, x.numel() // max(x.shape[-1], 1))
         y = torch.ops.mkldnn._linear_pointwise(
             x, weight, bias, activation or "none", [], "none" if activation else ""
         )

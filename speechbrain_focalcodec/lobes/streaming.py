@@ -8,8 +8,8 @@ exports to ONNX with the state as plain inputs and outputs:
 * ``step``: ``[batch]`` int64, frames already processed by this stream; 0
   marks a fresh stream, whose causal convolutions pad the first chunk with
   copies of its first frame (zeros for WaveNeXt), as offline processing does;
-* ``context.*``: ``[batch, channels, kernel_size - 1]``, the last inputs of
-  each causal convolution;
+* ``context.*``: ``[batch, kernel_size - 1, channels]``, the last inputs of
+  each causal convolution (channels-last, as the frames of the lobes);
 * ``keys.*`` / ``values.*``: ``[batch, heads, window_size - 1, head_dim]``,
   the attention cache of each transformer layer; slots older than the stream
   are masked out.
@@ -17,6 +17,11 @@ exports to ONNX with the state as plain inputs and outputs:
 Chunks must hold whole lookahead chunks (a multiple of 4 frames for the
 official models), except a stream's final chunk, which may be shorter. The
 concatenated outputs then equal the offline causal forward passes.
+
+Frames stay channels-last throughout and the convolutions run through
+``frame_conv.py``: a chunk has only a few frames, so they are products of the
+windows with the kernels rather than convolution primitives, whose weight
+reordering would dominate at that size.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -31,6 +36,8 @@ from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
+from speechbrain_focalcodec.lobes.frame_conv import _exporting, conv_frames, strided_conv
+from speechbrain_focalcodec.lobes.linear import linear
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
@@ -56,9 +63,9 @@ def with_left_context(
     Arguments
     ---------
     x : torch.Tensor
-        Chunk, shape ``[batch, channels, time]``.
+        Chunk, shape ``[batch, time, channels]``.
     context : torch.Tensor
-        Last inputs seen, shape ``[batch, channels, pad]``.
+        Last inputs seen, shape ``[batch, pad, channels]``.
     fresh : torch.Tensor
         ``[batch]`` bool, True for streams that start with this chunk: their
         context is the chunk's first frame repeated (``mode="replicate"``) or
@@ -69,26 +76,32 @@ def with_left_context(
     Returns
     -------
     padded : torch.Tensor
-        Shape ``[batch, channels, pad + time]``.
+        Shape ``[batch, pad + time, channels]``.
     context : torch.Tensor
-        The context for the next chunk.
+        The context for the next chunk (a view of ``padded``).
 
     Example
     -------
-    >>> x = torch.tensor([[[1.0, 2.0]]])
-    >>> with_left_context(x, torch.zeros(1, 1, 3), torch.tensor([True]), "replicate")[0]
-    tensor([[[1., 1., 1., 1., 2.]]])
-    >>> with_left_context(x, torch.full((1, 1, 3), 7.0), torch.tensor([False]), "replicate")[1]
-    tensor([[[7., 1., 2.]]])
+    >>> x = torch.tensor([[[1.0], [2.0]]])
+    >>> with_left_context(x, torch.zeros(1, 3, 1), torch.tensor([True]), "replicate")[0][..., 0]
+    tensor([[1., 1., 1., 1., 2.]])
+    >>> context = torch.full((1, 3, 1), 7.0)
+    >>> with_left_context(x, context, torch.tensor([False]), "replicate")[1][..., 0]
+    tensor([[7., 1., 2.]])
     """
-    pad = context.shape[-1]
+    pad = context.shape[1]
     if mode == "replicate":
-        start = x[..., :1].expand(-1, -1, pad)
+        start = x[:, :1].expand(-1, pad, -1)
     else:
         start = torch.zeros_like(context)
-    context = torch.where(fresh[:, None, None], start, context)
-    padded = torch.cat([context, x], dim=-1)
-    return padded, padded[..., padded.shape[-1] - pad :]
+    if _exporting():  # the graph selects per stream
+        context = torch.where(fresh[:, None, None], start, context)
+    elif bool(fresh.all()):
+        context = start
+    elif bool(fresh.any()):
+        context = torch.where(fresh[:, None, None], start, context)
+    padded = torch.cat([context, x], dim=1)
+    return padded, padded[:, padded.shape[1] - pad :]
 
 
 def split_state(state: State, sizes: List[int]) -> List[State]:
@@ -131,7 +144,7 @@ class _Stream(nn.Module):
         shapes: List[Shape] = [("step", ())]
         for i, convs in enumerate(self._layers):
             prefix = "context" if len(self._layers) == 1 else f"context.{i}"
-            shapes += [(f"{prefix}.{j}", (c, pad)) for j, (c, pad) in enumerate(convs) if pad]
+            shapes += [(f"{prefix}.{j}", (pad, c)) for j, (c, pad) in enumerate(convs) if pad]
         return shapes
 
     def _contexts(self, state: State) -> List[State]:
@@ -235,21 +248,23 @@ class WavLMStream(_Stream):
         step, fresh = state[0], state[0] == 0
         contexts = iter(self._contexts(state)[0])
         new_state: State = []
-        x = sig[:, None]
+        x = sig[..., None]
         for block in self.encoder.feature_extractor.layers:
             if block.kernel_size > 1:
                 x, context = with_left_context(x, next(contexts), fresh, "replicate")
                 new_state.append(context)
-            x = block.dropout(block.conv(x))
-            x = block.activation(block.norm(x.transpose(1, 2))).transpose(1, 2)
-        x = self.encoder.dropout(self.encoder.feature_proj(self.encoder.norm(x.transpose(1, 2))))
+            x = block.dropout(strided_conv(x, block.conv.weight, block.stride))
+            x = block.activation(block.norm(x))
+        x = self.encoder.dropout(self.encoder.feature_proj(self.encoder.norm(x)))
         transformer = self.encoder.encoder
         embedding = transformer.positional_embedding
-        h = x.transpose(1, 2)
+        h = x
         if embedding.kernel_size > 1:
             h, context = with_left_context(h, next(contexts), fresh, "replicate")
             new_state.append(context)
-        x = transformer.dropout(x + embedding.activation(embedding.conv(h)).transpose(1, 2))
+        conv = embedding.conv
+        h = conv_frames(h, conv.weight, conv.bias, groups=conv.groups)
+        x = transformer.dropout(x + embedding.activation(h))
         frames = x.shape[1]
         caches = state[1 + len(new_state) :]
         position_bias = transformer.relative_embedding(
@@ -332,24 +347,23 @@ def _focal_block_step(
     """One chunk through a causal focal block (``contexts``: one per focal level)."""
     modulation = block.modulation
     h = x if block.use_post_norm else block.modulation_norm(x)
-    query, context, gates = (
-        modulation.in_proj(h)
-        .transpose(1, 2)
-        .split([modulation.dim, modulation.dim, modulation.focal_level + 1], dim=1)
+    query, context, gates = modulation.in_proj(h).split(
+        [modulation.dim, modulation.dim, modulation.focal_level + 1], dim=-1
     )
     aggregated = torch.zeros_like(query)
     new_contexts: State = []
-    for level, layer in enumerate(modulation.layers):
+    for level, (conv, activation) in enumerate(modulation.layers):
         if modulation.kernel_sizes[level] > 1:
             context, left = with_left_context(
                 context, contexts[len(new_contexts)], fresh, "replicate"
             )
             new_contexts.append(left)
-        context = layer(context)
-        aggregated = aggregated + context * gates[:, level : level + 1]
+        context = activation(conv_frames(context, conv.weight, conv.bias, groups=conv.groups))
+        aggregated = aggregated + context * gates[..., level : level + 1]
     if modulation.normalize_modulator:
         aggregated = aggregated / (modulation.focal_level + 1)
-    h = (query * modulation.context_proj(aggregated)).transpose(1, 2)
+    proj = modulation.context_proj
+    h = query * conv_frames(aggregated, proj.weight, proj.bias)
     h = modulation.dropout(modulation.out_proj(modulation.norm(h)))
     if block.use_post_norm:
         h = block.modulation_norm(h)
@@ -417,12 +431,13 @@ class CompressorStream(_Stream):
         x = feats
         for layer, contexts in zip(self.compressor.layers, self._contexts(state)):
             downscale = layer.downscale
-            h = x.transpose(1, 2)
+            h = x
             if downscale.kernel_size > 1:
                 h, context = with_left_context(h, contexts[0], fresh, "replicate")
                 new_state.append(context)
                 contexts = contexts[1:]
-            x = downscale.activation(downscale.downscale(h).transpose(1, 2))
+            conv = downscale.downscale
+            x = downscale.activation(strided_conv(h, conv.weight, downscale.stride, conv.bias))
             x, contexts = _focal_block_step(layer.focal_block, x, contexts, fresh)
             new_state += contexts
         lats = self.compressor.out_proj(self.compressor.dropout(x))
@@ -548,11 +563,12 @@ class DecoderStream(_Stream):
             if backbone.causal_pad > 0:
                 h, context = with_left_context(h, next(contexts), fresh, backbone.pad_mode)
                 new_state.append(context)
-            return layer(h)
+            return conv_frames(h, layer.weight, layer.bias, groups=layer.groups)
 
-        h = backbone.input_norm(conv(feats.transpose(1, 2), backbone.embedding).transpose(1, 2))
+        h = backbone.input_norm(conv(feats, backbone.embedding))
         for block in backbone.layers:
-            y = block.norm(conv(h.transpose(1, 2), block.dwconv).transpose(1, 2))
-            h = h + block.gamma * block.pwconv2(block.activation(block.pwconv1(y)))
+            y = block.norm(conv(h, block.dwconv))
+            y = linear(y, block.pwconv1.weight, block.pwconv1.bias, "gelu")
+            h = h + block.gamma * block.pwconv2(y)
         sig = self.decoder.head(backbone.output_norm(h))
         return sig, [step + feats.shape[1]] + new_state
