@@ -99,6 +99,8 @@ def test_linear_keeps_reordered_weights_of_parameters(dtype):
     if linear_module._PACKING:
         assert id(layer.weight) in linear_module._PACKED
         assert id(conv.weight) in linear_module._PACKED
+        # One kept copy per weight whatever the row counts used (1, 4, 16).
+        assert len(linear_module._PACKED[id(layer.weight)][1]) == 1
     x = torch.randn(1, 4, 32)
     with torch.inference_mode():
         before = linear(x, layer.weight)

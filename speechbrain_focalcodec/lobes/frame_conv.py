@@ -96,7 +96,11 @@ def conv_frames(
     few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
     if depthwise and few and not _exporting():
         return _depthwise_frames(x, weight, bias, padding)
-    if windows <= WINDOWS_BUDGET and not _exporting():
+    # Depth-wise kernels are small, so the primitive reorders little; its
+    # vectorized loop beats multiplying materialized windows once there are
+    # more than SMALL_WINDOWS values (several times for offline inputs).
+    budget = SMALL_WINDOWS if depthwise else WINDOWS_BUDGET
+    if windows <= budget and not _exporting():
         return _grouped_windows_product(x, weight, bias, padding, groups)
     if not isinstance(padding, str):
         padding = (0, padding if isinstance(padding, int) else padding[0])

@@ -28,8 +28,10 @@ __all__ = ["Linear", "linear"]
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 # Products of at most this many rows (streaming chunks) read the whole weight
 # for a few frames: oneDNN's reordering of the weight to its blocked layout
-# would then dominate, so the reordered weight of a parameter is kept (one per
-# row count, while the parameter lives unchanged; results are identical).
+# would then dominate, so the reordered weight of a parameter is kept (for the
+# last row count used, while the parameter lives unchanged; results are
+# identical). One copy at most per weight: inputs of varying short lengths
+# reorder again rather than accumulate copies.
 PACKED_ROWS = 16
 
 
@@ -56,7 +58,7 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
 
 
-# id of a parameter -> (weak reference, {(view, rows): (signature, reordered weight)}).
+# id of a parameter -> (weak reference, {view: (signature with rows, reordered weight)}).
 _PACKED: Dict[int, Tuple[Callable[[], Optional[Tensor]], Dict[Tuple, Tuple[Tuple, Tensor]]]] = {}
 
 
@@ -73,8 +75,8 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     if entry is None or entry[0]() is not owner:
         entry = (weakref.ref(owner, lambda _: _PACKED.pop(key, None)), {})
         _PACKED[key] = entry
-    view = (tuple(weight.shape), weight.stride(), weight.storage_offset(), rows)
-    signature = (owner._version, owner.data_ptr(), weight.dtype, weight.device)
+    view = (tuple(weight.shape), weight.stride(), weight.storage_offset())
+    signature = (owner._version, owner.data_ptr(), weight.dtype, weight.device, rows)
     cached = entry[1].get(view)
     if cached is not None and cached[0] == signature:
         return cached[1]
