@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import speechbrain_focalcodec.lobes.linear as linear_module
+import speechbrain_focalcodec.lobes.weight_cache as weight_cache
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
 from speechbrain_focalcodec.lobes.frame_conv import conv_frames, strided_conv
 from speechbrain_focalcodec.lobes.linear import linear
@@ -97,10 +98,10 @@ def test_linear_keeps_reordered_weights_of_parameters(dtype):
         expected = linear(x, conv.weight[..., 0].detach().clone(), conv.bias)
         assert torch.allclose(from_view, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
     if linear_module._PACKING:
-        assert id(layer.weight) in linear_module._PACKED
-        assert id(conv.weight) in linear_module._PACKED
+        assert id(layer.weight) in weight_cache._DERIVED
+        assert id(conv.weight) in weight_cache._DERIVED
         # One kept copy per weight whatever the row counts used (1, 4, 16).
-        assert len(linear_module._PACKED[id(layer.weight)][1]) == 1
+        assert len(weight_cache._DERIVED[id(layer.weight)][1]) == 1
     x = torch.randn(1, 4, 32)
     with torch.inference_mode():
         before = linear(x, layer.weight)
@@ -111,4 +112,4 @@ def test_linear_keeps_reordered_weights_of_parameters(dtype):
     assert torch.equal(after, -before)
     key = id(layer.weight)
     del layer
-    assert key not in linear_module._PACKED
+    assert key not in weight_cache._DERIVED

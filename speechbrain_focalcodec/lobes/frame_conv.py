@@ -12,13 +12,13 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-import weakref
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.linear import linear
+from speechbrain_focalcodec.lobes.weight_cache import derived_weight
 
 __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 
@@ -138,10 +138,6 @@ def _depthwise_frames(
     return (y if bias is None else y + bias).to(dtype)
 
 
-# Depth-wise kernels laid out ``[kernel, channels]``, by ``id`` of their weight.
-_FRAMES_KERNELS: Dict[int, Tuple[Callable[[], Optional[Tensor]], Tuple, Tensor]] = {}
-
-
 def _frames_kernel(weight: Tensor) -> Tensor:
     """A depth-wise kernel ``[channels, 1, kernel]`` laid out ``[kernel, channels]``.
 
@@ -150,16 +146,7 @@ def _frames_kernel(weight: Tensor) -> Tensor:
     """
     if weight.is_inference() or (torch.is_grad_enabled() and weight.requires_grad):
         return weight[:, 0].t().contiguous()
-    key = id(weight)
-    signature = (weight._version, weight.data_ptr(), weight.dtype, weight.device, weight.shape)
-    cached = _FRAMES_KERNELS.get(key)
-    if cached is not None and cached[0]() is weight and cached[1] == signature:
-        return cached[2]
-    with torch.inference_mode(False), torch.no_grad():
-        kernel = weight[:, 0].t().contiguous()
-    alive = weakref.ref(weight, lambda _: _FRAMES_KERNELS.pop(key, None))
-    _FRAMES_KERNELS[key] = (alive, signature, kernel)
-    return kernel
+    return derived_weight(weight, "frames_kernel", lambda w: w[:, 0].t().contiguous())
 
 
 def _grouped_windows_product(

@@ -17,11 +17,12 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-import weakref
-from typing import Callable, Dict, Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
+
+from speechbrain_focalcodec.lobes.weight_cache import derived_weight
 
 __all__ = ["Linear", "linear"]
 
@@ -58,10 +59,6 @@ def _use_onednn(x: Tensor, weight: Tensor) -> bool:
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
 
 
-# id of a parameter -> (weak reference, {view: (signature with rows, reordered weight)}).
-_PACKED: Dict[int, Tuple[Callable[[], Optional[Tensor]], Dict[Tuple, Tuple[Tuple, Tensor]]]] = {}
-
-
 def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     """The weight reordered by oneDNN for ``rows``-row products when it is a
     parameter (or a view of one) and the product is short; else ``weight``."""
@@ -70,20 +67,12 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
         return weight
     if owner.is_inference():
         return weight
-    key = id(owner)
-    entry = _PACKED.get(key)
-    if entry is None or entry[0]() is not owner:
-        entry = (weakref.ref(owner, lambda _: _PACKED.pop(key, None)), {})
-        _PACKED[key] = entry
-    view = (tuple(weight.shape), weight.stride(), weight.storage_offset())
-    signature = (owner._version, owner.data_ptr(), weight.dtype, weight.device, rows)
-    cached = entry[1].get(view)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    with torch.inference_mode(False), torch.no_grad():
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows)
-    entry[1][view] = (signature, packed)
-    return packed
+    return derived_weight(
+        weight,
+        "onednn_linear",
+        lambda w: torch.ops.mkldnn._reorder_linear_weight(w, rows),
+        detail=(rows,),
+    )
 
 
 def linear(
