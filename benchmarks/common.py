@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -86,6 +86,29 @@ def measure(functions: Dict[str, Callable[[], Any]], repeats: int = 5) -> Dict[s
                 function()
                 times[name].append(time.perf_counter() - start)
     return {name: min(values) for name, values in times.items()}
+
+
+def utterance_agreement(
+    models: Dict[str, Any], baseline: str, tiny: bool = False, device: str = "cpu"
+) -> Tuple[Dict[str, float], int]:
+    """Percentage of each model's tokens equal to ``baseline``'s over the bundled
+    LibriSpeech utterances (3 with ``tiny``), each encoded alone; and the
+    number of tokens compared."""
+    paths = SPEECH[: 3 if tiny else None]
+    utterances = [load_audio(path, 16000)[None].to(device) for path in paths]
+    with torch.inference_mode():
+        expected = [models[baseline].sig_to_toks(utt) for utt in utterances]
+        total = sum(toks.numel() for toks in expected)
+        agreement = {
+            name: 100.0
+            * sum(
+                (model.sig_to_toks(utt) == toks).sum().item()
+                for utt, toks in zip(utterances, expected)
+            )
+            / total
+            for name, model in models.items()
+        }
+    return agreement, total
 
 
 def load_reference(path: Optional[str]) -> Any:

@@ -16,8 +16,6 @@ import sys
 from functools import partial
 from typing import Optional, Sequence
 
-import torch
-
 from benchmarks.common import (
     SPEECH,
     VARIANTS,
@@ -29,8 +27,8 @@ from benchmarks.common import (
     reference_twin,
     setup,
     speech,
+    utterance_agreement,
 )
-from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec
 
 
@@ -59,26 +57,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     times = measure(
         {name: partial(model.sig_to_toks, sig) for name, model in models.items()}, args.repeats
     )
-    utterances = [load_audio(path, 16000)[None] for path in SPEECH[: 3 if args.tiny else None]]
-    with torch.inference_mode():
-        expected = [models[baseline].sig_to_toks(utt) for utt in utterances]
-        total = sum(toks.numel() for toks in expected)
-        rows = []
-        for name, model in models.items():
-            same = sum(
-                (model.sig_to_toks(utt) == toks).sum().item()
-                for utt, toks in zip(utterances, expected)
-            )
-            rows.append(
-                [
-                    name,
-                    f"{1000 * times[name]:.0f}",
-                    f"{times[baseline] / times[name]:.2f}x",
-                    f"{100 * same / total:.2f}%",
-                ]
-            )
+    agreement, total = utterance_agreement(models, baseline, args.tiny)
+    rows = [
+        [
+            name,
+            f"{1000 * times[name]:.0f}",
+            f"{times[baseline] / times[name]:.2f}x",
+            f"{agreement[name]:.2f}%",
+        ]
+        for name in models
+    ]
+    num_utterances = 3 if args.tiny else len(SPEECH)
     header = ["encoder", f"encode {seconds:g} s (ms)", f"speed-up vs {baseline}"]
-    header.append(f"token agreement ({total} tokens, {len(utterances)} utterances)")
+    header.append(f"token agreement ({total} tokens, {num_utterances} utterances)")
     print()
     print(markdown(header, rows))
     return 0

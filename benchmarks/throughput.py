@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch
 
 from benchmarks.common import (
-    SPEECH,
     VARIANTS,
     base_parser,
     build_codec,
@@ -32,8 +31,8 @@ from benchmarks.common import (
     reference_twin,
     setup,
     speech,
+    utterance_agreement,
 )
-from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.fast_mode import fast_codec
 
 
@@ -63,27 +62,6 @@ def models_of(codec: Any, reference: Any, device: torch.device) -> Dict[str, Any
         codec, modules=("encoder", "compressor", "decompressor", "decoder"), feature_extractor=True
     )
     return models
-
-
-def agreement(
-    models: Dict[str, Any], baseline: str, tiny: bool, device: torch.device
-) -> Dict[str, float]:
-    """Percentage of tokens equal to ``baseline``'s, every utterance encoded alone."""
-    utterances = [
-        load_audio(path, 16000)[None].to(device) for path in SPEECH[: 3 if tiny else None]
-    ]
-    with torch.inference_mode():
-        expected = [models[baseline].sig_to_toks(utt) for utt in utterances]
-        total = sum(toks.numel() for toks in expected)
-        return {
-            name: 100.0
-            * sum(
-                (model.sig_to_toks(utt) == toks).sum().item()
-                for utt, toks in zip(utterances, expected)
-            )
-            / total
-            for name, model in models.items()
-        }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -124,7 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             },
             args.repeats,
         )
-        agree = agreement(models, baseline, args.tiny, device)
+        agree, _ = utterance_agreement(models, baseline, args.tiny, device)
         rows: List[List[str]] = []
         for name in models:
             rows.append(

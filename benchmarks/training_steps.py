@@ -36,7 +36,8 @@ TINY_STAGES = {1: "tiny_stage1.yaml", 2: "tiny_stage2.yaml"}
 
 def make_brain(stage: int, yaml: Path, folder: str, device: str, precision: str) -> sb.Brain:
     """The stage's Brain from its yaml, ready for ``fit_batch``."""
-    sys.path.insert(0, str(RECIPE))
+    if str(RECIPE) not in sys.path:  # the recipe's modules import each other by bare names
+        sys.path.insert(0, str(RECIPE))
     from train import BRAINS
 
     overrides = {
