@@ -27,7 +27,7 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -55,8 +55,39 @@ State = List[Tensor]
 Shape = Tuple[str, Tuple[int, ...]]
 
 
+def fresh_streams(step: Tensor) -> Union[Tensor, bool]:
+    """Which streams start with this chunk, from their ``step`` counters.
+
+    Arguments
+    ---------
+    step : torch.Tensor
+        ``[batch]`` frames already processed by each stream.
+
+    Returns
+    -------
+    fresh : torch.Tensor or bool
+        True or False when all streams agree (read once per chunk, so that
+        the convolutions need not look at the device's values), else the
+        ``[batch]`` bool mask; always the mask for exports, whose graph
+        selects per stream.
+
+    Example
+    -------
+    >>> fresh_streams(torch.tensor([0, 0])), fresh_streams(torch.tensor([4, 8]))
+    (True, False)
+    >>> fresh_streams(torch.tensor([0, 8]))
+    tensor([ True, False])
+    """
+    fresh = step == 0
+    if _exporting():
+        return fresh
+    if bool(fresh.all()):
+        return True
+    return fresh if bool(fresh.any()) else False
+
+
 def with_left_context(
-    x: Tensor, context: Tensor, fresh: Tensor, mode: str
+    x: Tensor, context: Tensor, fresh: Union[Tensor, bool], mode: str
 ) -> Tuple[Tensor, Tensor]:
     """Prepends the left context of a causal convolution to a chunk.
 
@@ -66,10 +97,11 @@ def with_left_context(
         Chunk, shape ``[batch, time, channels]``.
     context : torch.Tensor
         Last inputs seen, shape ``[batch, pad, channels]``.
-    fresh : torch.Tensor
-        ``[batch]`` bool, True for streams that start with this chunk: their
-        context is the chunk's first frame repeated (``mode="replicate"``) or
-        zeros (``mode="constant"``).
+    fresh : torch.Tensor or bool
+        ``[batch]`` bool (or one value for all, see ``fresh_streams``), True
+        for streams that start with this chunk: their context is the chunk's
+        first frame repeated (``mode="replicate"``) or zeros
+        (``mode="constant"``).
     mode : str
         First-chunk padding.
 
@@ -94,11 +126,9 @@ def with_left_context(
         start = x[:, :1].expand(-1, pad, -1)
     else:
         start = torch.zeros_like(context)
-    if _exporting():  # the graph selects per stream
-        context = torch.where(fresh[:, None, None], start, context)
-    elif bool(fresh.all()):
-        context = start
-    elif bool(fresh.any()):
+    if isinstance(fresh, bool):
+        context = start if fresh else context
+    else:
         context = torch.where(fresh[:, None, None], start, context)
     padded = torch.cat([context, x], dim=1)
     return padded, padded[:, padded.shape[1] - pad :]
@@ -245,7 +275,7 @@ class WavLMStream(_Stream):
         state : list of torch.Tensor
             State after this chunk.
         """
-        step, fresh = state[0], state[0] == 0
+        step, fresh = state[0], fresh_streams(state[0])
         contexts = iter(self._contexts(state)[0])
         new_state: State = []
         x = sig[..., None]
@@ -342,7 +372,7 @@ def _focal_convs(block: FocalBlock) -> List[Tuple[int, int]]:
 
 
 def _focal_block_step(
-    block: FocalBlock, x: Tensor, contexts: State, fresh: Tensor
+    block: FocalBlock, x: Tensor, contexts: State, fresh: Union[Tensor, bool]
 ) -> Tuple[Tensor, State]:
     """One chunk through a causal focal block (``contexts``: one per focal level)."""
     modulation = block.modulation
@@ -426,7 +456,7 @@ class CompressorStream(_Stream):
         state : list of torch.Tensor
             State after this chunk.
         """
-        step, fresh = state[0], state[0] == 0
+        step, fresh = state[0], fresh_streams(state[0])
         new_state: State = []
         x = feats
         for layer, contexts in zip(self.compressor.layers, self._contexts(state)):
@@ -494,7 +524,7 @@ class DecompressorStream(_Stream):
         state : list of torch.Tensor
             State after this chunk.
         """
-        step, fresh = state[0], state[0] == 0
+        step, fresh = state[0], fresh_streams(state[0])
         new_state: State = []
         x = self.decompressor.dropout(self.decompressor.in_proj(codes))
         for layer, contexts in zip(self.decompressor.layers, self._contexts(state)):
@@ -554,7 +584,7 @@ class DecoderStream(_Stream):
         state : list of torch.Tensor
             State after this chunk.
         """
-        step, fresh = state[0], state[0] == 0
+        step, fresh = state[0], fresh_streams(state[0])
         backbone = self.decoder.backbone
         contexts = iter(self._contexts(state)[0])
         new_state: State = []
