@@ -31,7 +31,7 @@ from benchmarks.common import (
     setup,
     speech,
 )
-from speechbrain_focalcodec.lobes.linear import linear
+from speechbrain_focalcodec.ops.linear import linear
 
 
 def matmul_peaks(size: int, repeats: int) -> Dict[str, float]:

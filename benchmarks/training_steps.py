@@ -36,7 +36,7 @@ TINY_STAGES = {1: "tiny_stage1.yaml", 2: "tiny_stage2.yaml"}
 
 def make_brain(stage: int, yaml: Path, folder: str, device: str, precision: str) -> sb.Brain:
     """The stage's Brain from its yaml, ready for ``fit_batch``."""
-    if str(RECIPE) not in sys.path:  # the recipe's modules import each other by bare names
+    if str(RECIPE) not in sys.path:  # train.py is the recipe's script, not a package module
         sys.path.insert(0, str(RECIPE))
     from train import BRAINS
 

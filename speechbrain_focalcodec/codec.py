@@ -29,14 +29,14 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
 from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
-from speechbrain_focalcodec.lobes.padding import (
+from speechbrain_focalcodec.lobes.vocos import Vocos
+from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
+from speechbrain_focalcodec.lobes.wavlm import WavLM
+from speechbrain_focalcodec.ops.padding import (
     check_lens,
     lens_to_num_frames,
     padding_mask,
 )
-from speechbrain_focalcodec.lobes.vocos import Vocos
-from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
-from speechbrain_focalcodec.lobes.wavlm import WavLM
 
 if TYPE_CHECKING:  # pragma: no cover
     from speechbrain_focalcodec.streaming import StreamDecoder, StreamEncoder

@@ -18,7 +18,6 @@ Authors
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
@@ -33,6 +32,7 @@ from torch import Tensor
 
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.files import atomic_write_bytes, atomic_write_text
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 
 __all__ = [
@@ -127,11 +127,7 @@ def save_toks(path: Union[str, Path], toks: Tensor, codebook_size: int) -> None:
     dtype = np.uint16 if codebook_size <= 2**16 else np.int32
     buffer = io.BytesIO()
     np.save(buffer, toks.cpu().numpy().astype(dtype))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_toks(path: Union[str, Path]) -> Tensor:
@@ -230,9 +226,7 @@ def write_manifest(path: Union[str, Path], data: Manifest) -> None:
         text = buffer.getvalue()
     else:
         raise ManifestError(f"Manifests are .json or .csv files, got {path}")
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(path, text)
 
 
 def add_audio_pipelines(

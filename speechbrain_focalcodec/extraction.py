@@ -50,6 +50,7 @@ from speechbrain_focalcodec.dataio import (
     toks_path,
     write_manifest,
 )
+from speechbrain_focalcodec.files import atomic_write_text
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 
 __all__ = ["ExtractionError", "codec_fingerprint", "extract_tokens", "main"]
@@ -123,9 +124,7 @@ def _check_codec_folder(output_folder: Path, fingerprint: Dict[str, object]) -> 
             )
         return
     output_folder.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{CODEC_FILE}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(fingerprint, indent=2))
-    os.replace(partial, path)
+    atomic_write_text(path, json.dumps(fingerprint, indent=2))
 
 
 def _distributed() -> Tuple[int, int]:

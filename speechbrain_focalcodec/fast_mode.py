@@ -3,7 +3,7 @@
 ``fast_codec`` returns a copy of a codec whose linear layers (and, on
 request, the strided convolutions of the encoder's feature extractor) hold
 bfloat16 weights. Those layers cast their input to bfloat16 and their output
-back to float32 (see ``lobes/linear.py``), so that normalizations, residual
+back to float32 (see ``ops/linear.py``), so that normalizations, residual
 sums, attention and quantization stay float32. On CPUs with bfloat16
 instructions (``avx512_bf16`` or AMX in ``lscpu``) oneDNN runs bfloat16
 products at two to four times the float32 rate; on GPUs they run on the
@@ -91,8 +91,8 @@ def fast_codec(
 
     Example
     -------
-    >>> from tests.conftest import random_codec
-    >>> codec = random_codec("50hz")
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("50hz")
     >>> fast = fast_codec(codec)
     >>> fast.encoder.encoder.layers[0].feed_forward.in_proj.weight.dtype
     torch.bfloat16

@@ -219,8 +219,8 @@ def encode_long(
 
     Example
     -------
-    >>> from tests.conftest import random_codec
-    >>> codec = random_codec("50hz")
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("50hz")
     >>> sig = torch.randn(16000 * 6)
     >>> toks = encode_long(codec, sig, segment=2.0, context=1.0)
     >>> toks.shape == codec.sig_to_toks(sig[None]).shape

@@ -143,8 +143,8 @@ def export_onnx(codec: nn.Module, directory: Union[str, Path]) -> Dict[str, Path
 
     Example
     -------
-    >>> from tests.conftest import random_codec
-    >>> paths = export_onnx(random_codec("causal"), getfixture("tmpdir"))
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> paths = export_onnx(tiny_codec("causal"), getfixture("tmpdir"))
     >>> sorted(path.name for path in paths.values())
     ['decoder_stream.onnx', 'encoder_stream.onnx']
     """

@@ -227,8 +227,8 @@ class StreamEncoder(_StreamBase):
 
     Example
     -------
-    >>> from tests.conftest import random_codec
-    >>> codec = random_codec("causal")
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("causal")
     >>> enc = codec.stream_encoder(batch_size=2)
     >>> sig = torch.randn(2, 3 * codec.chunk_size)
     >>> toks = torch.cat([enc(chunk) for chunk in sig.split(codec.chunk_size, dim=1)], dim=1)
@@ -294,8 +294,8 @@ class StreamDecoder(_StreamBase):
 
     Example
     -------
-    >>> from tests.conftest import random_codec
-    >>> codec = random_codec("causal")
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("causal")
     >>> dec = codec.stream_decoder(batch_size=1)
     >>> toks = torch.randint(0, codec.codebook_size, (1, 8))
     >>> sig = torch.cat([dec(toks[:, :4]), dec(toks[:, 4:])], dim=1)

@@ -1,6 +1,5 @@
 """Fixtures shared by the tests: bundled speech, golden vectors, tiny codecs."""
 
-import copy
 import json
 from pathlib import Path
 from typing import Dict, List
@@ -11,7 +10,7 @@ from safetensors.torch import load_file
 
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import load_audio
-from speechbrain_focalcodec.checkpoints import codec_from_config
+from speechbrain_focalcodec.tiny import tiny_codec, tiny_config  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -24,29 +23,9 @@ def golden_config(name: str) -> Dict:
     return json.loads((GOLDEN / name / "config.json").read_text())
 
 
-def tiny_config(variant: str) -> Dict:
-    """Config of a tiny codec of one of the official architectures.
-
-    ``50hz`` and ``causal`` are the golden tiny models; ``25hz`` and ``12_5hz``
-    add the official down/up-scaling factors to the 50 Hz one.
-    """
-    if variant == "causal":
-        return golden_config("tiny_causal")
-    config = copy.deepcopy(golden_config("tiny_50hz"))
-    factors = {"50hz": [1, 1, 1], "25hz": [2, 1, 1], "12_5hz": [2, 2, 1]}[variant]
-    config["compressor_config"]["downscale_factors"] = factors
-    config["decompressor_config"]["upscale_factors"] = factors[::-1]
-    return config
-
-
 def random_codec(variant: str, seed: int = 0) -> FocalCodec:
     """A tiny codec with random (non-trivial) weights, in eval mode."""
-    torch.manual_seed(seed)
-    codec = codec_from_config(tiny_config(variant))
-    with torch.no_grad():
-        for param in codec.parameters():
-            param.add_(0.05 * torch.randn_like(param))
-    return codec.eval()
+    return tiny_codec(variant, seed)
 
 
 @pytest.fixture(scope="session")

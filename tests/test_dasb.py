@@ -6,7 +6,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.data_utils import undo_padding
 
-from speechbrain_focalcodec.lobes.token_embedding import TokenEmbedding
+from speechbrain_focalcodec.probes.token_embedding import TokenEmbedding
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 from tests.conftest import GOLDEN, ROOT
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-import speechbrain_focalcodec.lobes.linear as linear_module
-import speechbrain_focalcodec.lobes.weight_cache as weight_cache
+import speechbrain_focalcodec.ops.linear as linear_module
+import speechbrain_focalcodec.ops.weight_cache as weight_cache
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
-from speechbrain_focalcodec.lobes.frame_conv import conv_frames, strided_conv
-from speechbrain_focalcodec.lobes.linear import linear
+from speechbrain_focalcodec.ops.frame_conv import conv_frames, strided_conv
+from speechbrain_focalcodec.ops.linear import linear
 from tests.conftest import random_codec
 
 

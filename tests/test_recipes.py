@@ -19,7 +19,7 @@ from tests.conftest import GOLDEN, ROOT
 RECIPES = ROOT / "recipes"
 
 TINY_SPEAKER_ENCODER = (
-    "!new:speechbrain_focalcodec.lobes.speaker_encoder.XVectorEncoder {source: null, config: "
+    "!new:speechbrain_focalcodec.probes.speaker_encoder.XVectorEncoder {source: null, config: "
     "{hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32, "
     "conv_dim: [16, 16], conv_stride: [5, 4], conv_kernel: [10, 4], num_conv_pos_embeddings: 16, "
     "num_conv_pos_embedding_groups: 4, tdnn_dim: [16, 16], tdnn_kernel: [3, 1], "

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from speechbrain_focalcodec.lobes.token_embedding import TokenEmbedding
+from speechbrain_focalcodec.probes.token_embedding import TokenEmbedding
 from tests.conftest import random_codec
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from speechbrain_focalcodec.lobes.padding import padding_mask
+from speechbrain_focalcodec.ops.padding import padding_mask
 
 __all__ = ["code_counts", "code_entropy", "code_usage"]
 

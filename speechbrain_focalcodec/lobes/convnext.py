@@ -9,9 +9,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.frame_conv import conv_frames
-from speechbrain_focalcodec.lobes.linear import Linear, linear
-from speechbrain_focalcodec.lobes.padding import causal_pad, zero_padding
+from speechbrain_focalcodec.ops.frame_conv import conv_frames
+from speechbrain_focalcodec.ops.linear import Linear, linear
+from speechbrain_focalcodec.ops.padding import causal_pad, zero_padding
 
 __all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
 

@@ -17,9 +17,9 @@ from speechbrain_focalcodec.lobes.activations import Snake1d
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.feed_forward import ChunkFeedForward
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
-from speechbrain_focalcodec.lobes.frame_conv import transposed_conv
-from speechbrain_focalcodec.lobes.linear import Linear
-from speechbrain_focalcodec.lobes.padding import (
+from speechbrain_focalcodec.ops.frame_conv import transposed_conv
+from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.padding import (
     causal_pad,
     lens_to_num_frames,
     num_frames_to_lens,

@@ -8,8 +8,8 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.linear import Linear, linear
-from speechbrain_focalcodec.lobes.padding import zero_padding
+from speechbrain_focalcodec.ops.linear import Linear, linear
+from speechbrain_focalcodec.ops.padding import zero_padding
 
 __all__ = ["ChunkFeedForward", "FeedForward"]
 

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.activations import DynamicTanh
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
-from speechbrain_focalcodec.lobes.frame_conv import conv_frames
-from speechbrain_focalcodec.lobes.linear import Linear
-from speechbrain_focalcodec.lobes.padding import causal_pad, masked_mean, zero_padding
+from speechbrain_focalcodec.ops.frame_conv import conv_frames
+from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.padding import causal_pad, masked_mean, zero_padding
 
 __all__ = ["FocalBlock", "FocalModulation"]
 

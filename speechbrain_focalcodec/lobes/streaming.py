@@ -36,11 +36,11 @@ from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
-from speechbrain_focalcodec.lobes.frame_conv import _exporting, conv_frames, strided_conv
-from speechbrain_focalcodec.lobes.linear import linear
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
+from speechbrain_focalcodec.ops.frame_conv import _exporting, conv_frames, strided_conv
+from speechbrain_focalcodec.ops.linear import linear
 
 __all__ = [
     "CompressorStream",

@@ -16,9 +16,9 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
 from speechbrain_focalcodec.lobes.config import records_config
-from speechbrain_focalcodec.lobes.frame_conv import strided_conv
-from speechbrain_focalcodec.lobes.linear import Linear
-from speechbrain_focalcodec.lobes.padding import (
+from speechbrain_focalcodec.ops.frame_conv import strided_conv
+from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.padding import (
     lens_to_num_frames,
     num_frames_to_lens,
     zero_padding,

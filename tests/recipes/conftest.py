@@ -1,9 +1,11 @@
 """Fixtures of the FocalCodec training recipe tests (recipes/LibriTTS/focalcodec).
 
-The recipe's modules import each other by bare names, as SpeechBrain
-recipes do; ``recipe`` loads them with the recipe folder on ``sys.path`` and
-unloads them after the session, so that same-named modules of other recipes
-never get mixed up with them. Training runs in subprocesses, like a user's.
+The shared training code lives in ``speechbrain_focalcodec.training``; the recipe
+folder keeps ``train.py`` and ``demo.py``, which import each other by bare names, as
+SpeechBrain recipes do. ``recipe`` gives both by name, loading the recipe's own modules
+with its folder on ``sys.path`` and unloading them after the session, so that same-named
+modules of other recipes never get mixed up with them. Training runs in subprocesses,
+like a user's.
 """
 
 import importlib
@@ -21,6 +23,8 @@ from tests.conftest import ROOT, SAMPLES
 from tests.test_streaming import _one_thread  # noqa: F401  (tiny models: one thread)
 
 RECIPE = ROOT / "recipes" / "LibriTTS" / "focalcodec"
+TRAINING = ROOT / "speechbrain_focalcodec" / "training"
+SHARED_MODULES = sorted(p.stem for p in TRAINING.glob("*.py") if p.stem != "__init__")
 MODULES = sorted(p.stem for p in RECIPE.glob("*.py"))
 # Short utterances of the bundled speech (and one 48 kHz file): quick to train on.
 SUBSET = [
@@ -47,14 +51,20 @@ def _unload() -> None:
 
 @pytest.fixture(scope="session")
 def recipe():
-    """The recipe's modules, by name (``recipe.dataio``, ``recipe.export``...)."""
+    """The shared training modules and the recipe's own, by name (``recipe.dataio``,
+    ``recipe.export``, ``recipe.train``...)."""
     for name in MODULES:  # same-named modules of another recipe
         module = sys.modules.get(name)
         if module is not None and Path(getattr(module, "__file__", "") or "").parent != RECIPE:
             del sys.modules[name]
     sys.path.insert(0, str(RECIPE))
     try:
-        yield SimpleNamespace(**{name: importlib.import_module(name) for name in MODULES})
+        shared = {
+            name: importlib.import_module(f"speechbrain_focalcodec.training.{name}")
+            for name in SHARED_MODULES
+        }
+        own = {name: importlib.import_module(name) for name in MODULES}
+        yield SimpleNamespace(**shared, **own)
     finally:
         sys.path.remove(str(RECIPE))
         _unload()

@@ -22,7 +22,7 @@ HPARAMS = RECIPE / "hparams"
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(recipe, name, tmp_path, monkeypatch):
-    """The recipe's docstring examples run (pytest only collects the package's)."""
+    """The recipe folder's docstring examples run (pytest only collects the package's)."""
     module = getattr(recipe, name)
     monkeypatch.chdir(tmp_path)
     globs = {"torch": torch, "Path": Path, "getfixture": lambda _: tmp_path}

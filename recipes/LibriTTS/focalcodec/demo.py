@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from resynthesize import resynthesize
-from train_log import read_train_log
+from speechbrain_focalcodec.training.resynthesize import resynthesize
+from speechbrain_focalcodec.training.train_log import read_train_log
 
 __all__ = ["run_demo", "summarize"]
 

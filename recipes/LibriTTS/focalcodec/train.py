@@ -32,14 +32,18 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import ddp_barrier, ddp_broadcast, if_main_process
 
-from dataio import dataio_prepare, loader_kwargs
-from decoder_brain import DecoderBrain
-from encoder import EncoderUnavailable, load_encoder, prepare_encoder
-from export import ExportError, export_codec
-from folder_prepare import prepare_folder
-from libritts_prepare import prepare_libritts
-from manifests import DataPreparationError
-from quantizer_brain import QuantizerBrain
+from speechbrain_focalcodec.training.dataio import dataio_prepare, loader_kwargs
+from speechbrain_focalcodec.training.decoder_brain import DecoderBrain
+from speechbrain_focalcodec.training.encoder import (
+    EncoderUnavailable,
+    load_encoder,
+    prepare_encoder,
+)
+from speechbrain_focalcodec.training.export import ExportError, export_codec
+from speechbrain_focalcodec.training.folder_prepare import prepare_folder
+from speechbrain_focalcodec.training.libritts_prepare import prepare_libritts
+from speechbrain_focalcodec.training.manifests import DataPreparationError
+from speechbrain_focalcodec.training.quantizer_brain import QuantizerBrain
 
 logger = logging.getLogger(__name__)
 

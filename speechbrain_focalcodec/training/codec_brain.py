@@ -25,9 +25,8 @@ from speechbrain.utils.metric_stats import MetricStats
 from torch import Tensor
 
 from speechbrain_focalcodec.evaluation.models import load_metrics
-from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
-
-from feature_cache import CachedEncoder
+from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
 __all__ = ["CodecStageBrain"]
 

@@ -20,7 +20,7 @@ from speechbrain.lobes.models.transformer.Transformer import (
 )
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.token_embedding import TokenEmbedding
+from speechbrain_focalcodec.probes.token_embedding import TokenEmbedding
 
 __all__ = ["TextToTokensDecoder", "top_p_sample"]
 

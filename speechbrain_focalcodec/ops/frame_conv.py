@@ -17,8 +17,8 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.linear import linear
-from speechbrain_focalcodec.lobes.weight_cache import derived_weight
+from speechbrain_focalcodec.ops.linear import linear
+from speechbrain_focalcodec.ops.weight_cache import derived_weight
 
 __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 

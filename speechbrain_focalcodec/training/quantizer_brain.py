@@ -27,9 +27,8 @@ from torch import Tensor
 from speechbrain_focalcodec.checkpoints import read_state_dict
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
-from speechbrain_focalcodec.lobes.padding import lens_to_num_frames, padding_mask
-
-from codec_brain import CodecStageBrain
+from speechbrain_focalcodec.ops.padding import lens_to_num_frames, padding_mask
+from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
 
 __all__ = ["FeatureReconstruction", "QuantizerBrain", "match_frames", "quantize_valid_frames"]
 

@@ -22,7 +22,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.weight_cache import derived_weight
+from speechbrain_focalcodec.ops.weight_cache import derived_weight
 
 __all__ = ["Linear", "linear"]
 

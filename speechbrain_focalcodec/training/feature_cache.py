@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
+from speechbrain_focalcodec.ops.padding import lens_to_num_frames
 
 __all__ = ["CachedEncoder"]
 

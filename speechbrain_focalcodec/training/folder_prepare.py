@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-from manifests import (
+from speechbrain_focalcodec.training.manifests import (
     AUDIO_EXTENSIONS,
     DataPreparationError,
     entries_for,

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from manifests import (
+from speechbrain_focalcodec.training.manifests import (
     DataPreparationError,
     entries_for,
     is_prepared,

@@ -18,8 +18,7 @@ from speechbrain.dataio.sampler import DynamicBatchSampler
 from torch import Tensor
 
 from speechbrain_focalcodec.audio import load_audio
-
-from manifests import DataPreparationError
+from speechbrain_focalcodec.training.manifests import DataPreparationError
 
 __all__ = ["SPLITS", "dataio_prepare", "loader_kwargs"]
 

@@ -30,8 +30,11 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
 
 from speechbrain_focalcodec import FocalCodec
-
-from encoder import EncoderUnavailable, load_encoder, read_encoder_record
+from speechbrain_focalcodec.training.encoder import (
+    EncoderUnavailable,
+    load_encoder,
+    read_encoder_record,
+)
 
 __all__ = ["ExportError", "export_codec", "load_stage"]
 

@@ -28,9 +28,8 @@ import torch
 from speechbrain.nnet.schedulers import update_learning_rate
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.padding import lens_to_num_frames
-
-from codec_brain import CodecStageBrain
+from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
 
 __all__ = ["DecoderBrain", "random_segments"]
 
