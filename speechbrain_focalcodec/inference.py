@@ -87,19 +87,9 @@ class FocalCodecInterface(Pretrained):
 
     Example
     -------
-    >>> from speechbrain_focalcodec.checkpoints import codec_from_config
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
     >>> model_dir = getfixture("tmpdir") / "tiny_codec"
-    >>> codec_from_config({  # a tiny random codec saved like a trained one
-    ...     "encoder_config": {"hidden_dims": [8] * 7, "num_layers": 1, "dim": 16,
-    ...                        "ffn_dim": 32, "num_heads": 2, "conv_pos": 4, "conv_pos_groups": 2},
-    ...     "compressor_config": {"input_dim": 16, "output_dim": 4, "hidden_dims": [8],
-    ...                           "downscale_factors": [1], "focal_window": 3},
-    ...     "quantizer_config": {"codebook_size": 16},
-    ...     "decompressor_config": {"input_dim": 4, "output_dim": 16, "hidden_dims": [8],
-    ...                             "upscale_factors": [1], "focal_window": 3},
-    ...     "decoder_name": "Vocos",
-    ...     "decoder_config": {"input_dim": 16, "num_layers": 1, "dim": 8, "ffn_dim": 8},
-    ... }).save_pretrained(model_dir)
+    >>> tiny_codec("50hz").save_pretrained(model_dir)  # a tiny random codec
     >>> codec = FocalCodecInterface.from_hparams(
     ...     source=str(model_dir), savedir=str(getfixture("tmpdir") / "savedir")
     ... )

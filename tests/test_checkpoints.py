@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from speechbrain_focalcodec import FocalCodec
-from speechbrain_focalcodec.checkpoints import CheckpointError, codec_config, read_state_dict
+from speechbrain_focalcodec.checkpoints import CheckpointError, read_state_dict
+from speechbrain_focalcodec.codec_config import codec_config
 from tests.conftest import GOLDEN, random_codec
 
 
@@ -147,9 +148,9 @@ def test_truncated_weights_file(tmp_path, cut):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c.update(decoder_name="HiFiGAN"), "Unsupported decoder"),
-        (lambda c: c["encoder_config"].update(num_layer=2), "Invalid encoder_config"),
-        (lambda c: c.update(extra_config={}), "Unknown entries"),
+        (lambda c: c.update(decoder_name="HiFiGAN"), "decoder_name 'HiFiGAN' is not supported"),
+        (lambda c: c["encoder_config"].update(num_layer=2), "encoder_config.num_layer is not an"),
+        (lambda c: c.update(extra_config={}), "unknown entry 'extra_config'"),
         (lambda c: c["quantizer_config"].update(codebook_size=1000), "power of two"),
         (lambda c: c["decompressor_config"].update(input_dim=12), "Incompatible components"),
     ],
@@ -166,7 +167,7 @@ def test_invalid_config(tmp_path, edit, message):
 def test_corrupt_config(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     shutil.copy(GOLDEN / "tiny_50hz" / "model.safetensors", tmp_path)
-    with pytest.raises(CheckpointError, match="Cannot read codec config"):
+    with pytest.raises(CheckpointError, match="Cannot read codec config .*invalid JSON"):
         FocalCodec.from_pretrained(tmp_path)
 
 
