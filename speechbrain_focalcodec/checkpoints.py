@@ -119,10 +119,11 @@ def check_weights(state_dict: Mapping[str, Tensor]) -> None:
 
     Example
     -------
-    >>> check_weights({"w": torch.tensor([1.0, float("nan")])})
-    Traceback (most recent call last):
-    ...
-    speechbrain_focalcodec.checkpoints.CheckpointError: Invalid weights: w holds NaN or infinite values
+    >>> try:
+    ...     check_weights({"w": torch.tensor([1.0, float("nan")])})
+    ... except CheckpointError as error:
+    ...     print(error)
+    Invalid weights: w holds NaN or infinite values
     """
     problems = []
     for key, value in state_dict.items():
@@ -131,7 +132,8 @@ def check_weights(state_dict: Mapping[str, Tensor]) -> None:
         elif value.device.type != "meta" and not bool(torch.isfinite(value).all()):
             problems.append(f"{key} holds NaN or infinite values")
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
+        more = f"; ... ({len(problems)} in all)" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
         raise CheckpointError(f"Invalid weights: {shown}")
 
 
@@ -213,8 +215,6 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, Tensor]:
     return dict(state)
 
 
-
-
 # ------------------------------------------------------------ directories
 def read_config(path: Union[str, Path]) -> Dict[str, Any]:
     """Reads a ``config.json`` (UTF-8 JSON object; its content is checked by
@@ -249,7 +249,8 @@ def read_config(path: Union[str, Path]) -> Dict[str, Any]:
         with open(path, "rb") as stream:
             data = stream.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
-        raise CheckpointError(f"Cannot read codec config {path}: {error.strerror or error}") from None
+        reason = error.strerror or error
+        raise CheckpointError(f"Cannot read codec config {path}: {reason}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise CheckpointError(
             f"Cannot read codec config {path}: larger than {MAX_CONFIG_BYTES} bytes"
@@ -302,8 +303,9 @@ def _download(repo_id: str, **hub_kwargs: Any) -> Tuple[Path, Path]:
             except hub.HubError:
                 raise error from None
     except hub.HubError as error:
+        official = ", ".join(OFFICIAL_CHECKPOINTS)
         raise CheckpointError(
-            f"Cannot load the codec: {error}. Official checkpoints: {', '.join(OFFICIAL_CHECKPOINTS)}"
+            f"Cannot load the codec: {error}. Official checkpoints: {official}"
         ) from None
     return config, weights
 
