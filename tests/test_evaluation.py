@@ -6,7 +6,6 @@ import pytest
 import torch
 import transformers
 
-from speechbrain_focalcodec.evaluation import models
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
 from speechbrain_focalcodec.evaluation.models import (
     DWER,
