@@ -76,7 +76,8 @@ def is_offline() -> bool:
     """
     from huggingface_hub import constants
 
-    return bool(constants.is_offline_mode())
+    check = getattr(constants, "is_offline_mode", None)
+    return bool(check() if check is not None else constants.HF_HUB_OFFLINE)
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

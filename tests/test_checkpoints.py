@@ -96,13 +96,19 @@ def test_weights_only_torch_file(tmp_path):
     )
 
 
-class Payload:
-    """Unpickling this calls a function: what a malicious checkpoint would do."""
+CALLS = []
 
-    calls = []
+
+def record_call(message: str) -> None:
+    """What a malicious checkpoint would run (pickled by reference)."""
+    CALLS.append(message)
+
+
+class Payload:
+    """Unpickling this calls ``record_call``."""
 
     def __reduce__(self):
-        return (Payload.calls.append, ("unpickled",))
+        return (record_call, ("unpickled",))
 
 
 def test_pickled_objects_are_refused(tmp_path):
@@ -110,7 +116,7 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"weights": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="Cannot read checkpoint"):
         read_state_dict(tmp_path / "evil.pt")
-    assert Payload.calls == []
+    assert CALLS == []
 
 
 def test_mismatched_checkpoint_names_keys(tmp_path):
