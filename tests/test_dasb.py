@@ -42,7 +42,7 @@ def test_dasb_hparams_from_the_docs(speech):
     assert tokenizer.tokens_to_sig(tokens).shape == (2, 31680)
 
 
-FAKE_DASB = '''
+FAKE_DASB = """
 from abc import ABC, abstractmethod
 
 
@@ -61,7 +61,7 @@ class BaseTokenizer(ABC):
     @abstractmethod
     def get_pretrained_embeddings(self, vocab_size, num_codebooks, **kwargs):
         pass
-'''
+"""
 
 CHECK = """
 from utils import tokenizer_interface
@@ -103,4 +103,5 @@ def test_embeddings_positional_with_device():
     tokenizer = FocalCodecTokenizer(source=str(GOLDEN / "tiny_50hz"))
     embs = tokenizer.get_pretrained_embeddings(8192, 1, torch.device("meta"))
     assert embs.device.type == "meta" and embs.shape == (8192, 13)
-    assert torch.equal(tokenizer.get_pretrained_embeddings(8192, 1, "cpu"), tokenizer.codec.codebook)
+    on_cpu = tokenizer.get_pretrained_embeddings(8192, 1, "cpu")
+    assert torch.equal(on_cpu, tokenizer.codec.codebook)
