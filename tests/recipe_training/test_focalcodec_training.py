@@ -23,7 +23,7 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.inference import FocalCodecInterface
-from tests.recipes.conftest import RECIPE, recipe_env, run, train_command
+from tests.recipe_training.conftest import RECIPE, recipe_env, run, train_command
 
 METRICS = "[utmos,dwer,speaker_similarity]"
 

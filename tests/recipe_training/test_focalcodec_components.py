@@ -14,7 +14,7 @@ from speechbrain.lobes.models.HifiGAN import HifiganDiscriminator as SpeechBrain
 
 from speechbrain_focalcodec.lobes import BinarySphericalQuantizer, WavLM
 from tests.conftest import GOLDEN, ROOT, golden_config
-from tests.recipes.conftest import MODULES, RECIPE
+from tests.recipe_training.conftest import MODULES, RECIPE
 
 HPARAMS = RECIPE / "hparams"
 
