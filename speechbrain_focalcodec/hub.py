@@ -20,7 +20,15 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Optional, Type
 
-__all__ = ["HubError", "download", "endpoint", "hub_errors", "is_offline", "translate"]
+__all__ = [
+    "HubError",
+    "download",
+    "endpoint",
+    "hub_errors",
+    "is_download_failure",
+    "is_offline",
+    "translate",
+]
 
 OFFLINE_HINT = (
     "download it on a connected machine (`hf download {repo_id}`) and copy the Hugging Face "
@@ -89,6 +97,31 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
             error = error.__cause__
         else:
             error = error.__context__
+
+
+def is_download_failure(error: BaseException) -> bool:
+    """Whether an exception (or one of its causes) comes from a ``huggingface_hub`` download.
+
+    Arguments
+    ---------
+    error : BaseException
+        What a call that downloads raised.
+
+    Returns
+    -------
+    from_hub : bool
+
+    Example
+    -------
+    >>> from huggingface_hub.errors import LocalEntryNotFoundError
+    >>> is_download_failure(LocalEntryNotFoundError("no")), is_download_failure(ValueError())
+    (True, False)
+    """
+    for item in _chain(error):
+        module = type(item).__module__ or ""
+        if module.startswith(("huggingface_hub", "httpx", "requests", "urllib3")):
+            return True
+    return False
 
 
 def _status(error: BaseException) -> Optional[int]:

@@ -64,15 +64,6 @@ def _record_origin(destination: Path, origin: str) -> None:
         atomic_write_text(_origin_record(destination), origin)
 
 
-def _is_hub_failure(error: BaseException) -> bool:
-    """Whether an exception comes from a ``huggingface_hub`` download."""
-    for item in hub._chain(error):
-        module = type(item).__module__ or ""
-        if module.startswith(("huggingface_hub", "httpx", "requests", "urllib3")):
-            return True
-    return False
-
-
 class FocalCodecPretrainer(Pretrainer):
     """Fetches and loads the weights of a ``FocalCodec`` for ``from_hparams``.
 
@@ -129,7 +120,7 @@ class FocalCodecPretrainer(Pretrainer):
         try:
             paths = super().collect_files(default_source=default_source, **kwargs)
         except Exception as error:
-            if _is_hub_failure(error):
+            if hub.is_download_failure(error):
                 reason = hub.translate(error, str(source), self.filename)
                 raise CheckpointError(
                     f"Cannot get the codec weights: {reason} (with from_hparams: "
@@ -204,7 +195,7 @@ class FocalCodecInterface(Pretrained):
         except CheckpointError:
             raise
         except Exception as error:
-            if not _is_hub_failure(error):
+            if not hub.is_download_failure(error):
                 raise
             raise CheckpointError(
                 f"Cannot get {hparams_file}: {hub.translate(error, str(source), hparams_file)}"

@@ -205,3 +205,32 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     new.save_pretrained(tmp_path / "out")
     assert not FocalCodec.from_pretrained(tmp_path / "out").causal
     assert (tmp_path / "out" / "README.md").read_text() == "kept"
+
+
+def test_dependencies_point_one_way():
+    """checkpoints.py (files), codec_config.py (components) and hub.py never import the
+    codec, and codec.py imports them at the top, not inside methods."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    def imported(name):
+        tree = ast.parse((ROOT / "speechbrain_focalcodec" / name).read_text())
+        found = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [a.name for a in node.names]
+        return tree, found
+
+    for name in ("checkpoints.py", "codec_config.py", "hub.py"):
+        _, found = imported(name)
+        assert not [m for m in found if m.startswith("speechbrain_focalcodec.codec.")]
+        assert "speechbrain_focalcodec.codec" not in found, name
+    tree, _ = imported("codec.py")
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef):
+            inner = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            modules = [getattr(n, "module", None) or "" for n in inner]
+            assert not [m for m in modules if "checkpoints" in m or "codec_config" in m]
