@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from speechbrain_focalcodec.audio import load_audio  # noqa: E402
 from speechbrain_focalcodec.audio_files import AudioFileWriter  # noqa: E402
-from speechbrain_focalcodec.checkpoints import codec_from_config  # noqa: E402
 from speechbrain_focalcodec.codec import FocalCodec  # noqa: E402
 from speechbrain_focalcodec.long_audio import decode_long, encode_long  # noqa: E402
 
@@ -160,7 +159,7 @@ def full_size_model(directory: Path) -> str:
     """The official 50 Hz architecture with random weights, saved locally."""
     manifest = json.loads((ROOT / "tests/golden/manifests/focalcodec_50hz.json").read_text())
     torch.manual_seed(0)
-    codec_from_config(manifest["config"]).save_pretrained(directory)
+    FocalCodec.from_config(manifest["config"]).save_pretrained(directory)
     return str(directory)
 
 

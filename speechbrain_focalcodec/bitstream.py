@@ -114,7 +114,7 @@ def model_fingerprint(codec: nn.Module) -> bytes:
         Equal for the same checkpoint, different for other architectures or
         other weights.
     """
-    from speechbrain_focalcodec.checkpoints import codec_config
+    from speechbrain_focalcodec.codec_config import codec_config
 
     digest = hashlib.sha256(json.dumps(codec_config(codec), sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):

@@ -26,6 +26,8 @@ import torch
 from speechbrain.utils.checkpoints import mark_as_transfer, register_checkpoint_hooks
 from torch import Tensor, nn
 
+from speechbrain_focalcodec import checkpoints
+from speechbrain_focalcodec.codec_config import build_components, codec_config, hparams_yaml
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
 from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
@@ -495,10 +497,43 @@ class FocalCodec(nn.Module):
     # ----------------------------------------------------------- loading
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "FocalCodec":
-        """Builds a randomly initialized codec from an official ``config.json`` dict."""
-        from speechbrain_focalcodec.checkpoints import codec_from_config
+        """Builds a randomly initialized codec from an official ``config.json`` dict.
 
-        return codec_from_config(config)
+        The config is validated completely first (``codec_config.validate_config``).
+
+        Arguments
+        ---------
+        config : dict
+            Parsed ``config.json`` (v0.0.1 or v0.0.2 spelling).
+
+        Returns
+        -------
+        codec : FocalCodec
+
+        Raises
+        ------
+        CheckpointError
+            Naming every invalid field.
+
+        Example
+        -------
+        >>> from speechbrain_focalcodec.tiny import tiny_config
+        >>> FocalCodec.from_config(tiny_config("25hz")).token_rate
+        25.0
+        """
+        try:
+            return cls(**build_components(config))
+        except ValueError as error:
+            raise checkpoints.CheckpointError(f"Invalid codec config: {error}") from None
+
+    def to_config(self) -> Dict[str, Any]:
+        """The official ``config.json`` dict of this codec (see ``codec_config``).
+
+        Returns
+        -------
+        config : dict
+        """
+        return codec_config(self)
 
     @classmethod
     def from_pretrained(cls, source: Union[str, Path], **hub_kwargs: Any) -> "FocalCodec":
@@ -517,10 +552,16 @@ class FocalCodec(nn.Module):
         Returns
         -------
         codec : FocalCodec
-        """
-        from speechbrain_focalcodec.checkpoints import load_pretrained
 
-        return load_pretrained(source, **hub_kwargs)
+        Raises
+        ------
+        CheckpointError
+            In one line, for anything that prevents loading.
+        """
+        config_path, weights_path = checkpoints.resolve_checkpoint(source, **hub_kwargs)
+        codec = cls.from_config(checkpoints.read_config(config_path))
+        checkpoints.load_state_dict(codec, checkpoints.read_state_dict(weights_path))
+        return codec.eval()
 
     @mark_as_transfer
     def load_weights(self, path: Union[str, Path]) -> None:
@@ -534,22 +575,20 @@ class FocalCodec(nn.Module):
         path : str or Path
             Weights file.
         """
-        from speechbrain_focalcodec.checkpoints import load_state_dict, read_state_dict
-
-        load_state_dict(self, read_state_dict(path))
+        checkpoints.load_state_dict(self, checkpoints.read_state_dict(path))
 
     def save_pretrained(self, directory: Union[str, Path]) -> None:
         """Writes ``config.json`` and ``model.safetensors`` (official layout)
-        and a SpeechBrain ``hyperparams.yaml``.
+        and a SpeechBrain ``hyperparams.yaml``, all three or none.
 
         Arguments
         ---------
         directory : str or Path
             Output directory (created if needed).
         """
-        from speechbrain_focalcodec.checkpoints import save_pretrained
-
-        save_pretrained(self, directory)
+        checkpoints.write_checkpoint(
+            directory, self.to_config(), hparams_yaml(self), self.state_dict()
+        )
 
 
 def _fit_length(

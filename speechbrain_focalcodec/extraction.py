@@ -61,7 +61,12 @@ CODEC_FILE = "codec.json"
 
 
 class ExtractionError(RuntimeError):
-    """Token extraction cannot go on (mismatched codec, bad manifest...)."""
+    """Token extraction cannot go on; the message says why, in one line.
+
+    Raised when the output folder already holds tokens of another codec (its
+    ``codec.json`` differs): tokens of two codecs are never mixed in one folder.
+    The command line prints it as ``error: <message>`` and exits with status 1.
+    """
 
 
 def codec_fingerprint(codec: FocalCodec) -> Dict[str, object]:

@@ -37,11 +37,30 @@ OPSET = 17
 
 
 class _OfflineEncoder(nn.Module):
+    """The exported encoder graph: waveform -> tokens of a non-causal codec.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec whose encoder, compressor and quantizer are traced.
+    """
+
     def __init__(self, codec: nn.Module) -> None:
         super().__init__()
         self.codec = codec
 
     def forward(self, sig: Tensor) -> Tensor:
+        """Waveforms ``[B, samples]`` -> tokens ``[B, tokens]``.
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveforms at the codec's input rate.
+
+        Returns
+        -------
+        toks : torch.Tensor
+        """
         feats = self.codec.encoder(sig)[0]
         lats = nn.functional.normalize(self.codec.compressor(feats)[0], dim=-1)
         return self.codec.quantizer.lats_to_toks(lats)
@@ -79,6 +98,17 @@ class _ExportableISTFT(nn.Module):
 
 
 class _OfflineDecoder(nn.Module):
+    """The exported decoder graph: tokens -> waveform of a non-causal codec.
+
+    Tokens are looked up in a copy of the codebook (an ONNX ``Gather``), and the
+    Vocos inverse STFT is replaced by ``_ExportableISTFT`` (real-valued operators).
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec whose decompressor and decoder are traced.
+    """
+
     def __init__(self, codec: nn.Module) -> None:
         super().__init__()
         self.codec = codec
@@ -90,6 +120,18 @@ class _OfflineDecoder(nn.Module):
             self.istft = _ExportableISTFT(istft.n_fft, istft.hop_length)
 
     def forward(self, toks: Tensor) -> Tensor:
+        """Tokens ``[B, tokens]`` -> waveforms ``[B, samples]``.
+
+        Arguments
+        ---------
+        toks : torch.Tensor
+            Integer tokens.
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Waveforms at the codec's output rate.
+        """
         codes = nn.functional.embedding(toks, self.codebook)
         qfeats = self.codec.decompressor(codes)[0]
         if self.istft is None:
