@@ -79,7 +79,7 @@ class AudioFileReader:
         self._unit = sample_rate // divisor
         margin = max(256, 64 * info.samplerate // min(info.samplerate, sample_rate))
         self._margin = -(-margin // self._file_unit) * self._file_unit
-        self.num_samples = math.ceil(info.frames * sample_rate / info.samplerate)
+        self.num_samples = math.ceil(frames * sample_rate / info.samplerate)
 
     def _count_frames(self) -> int:
         """Frames that decode (a header may state more, e.g. LAME MP3s)."""

@@ -46,6 +46,7 @@ __all__ = [
     "MAGIC",
     "TokenFile",
     "TokenFileError",
+    "check_model",
     "decode_bitstream",
     "encode_bitstream",
     "load_tokens",
@@ -439,12 +440,7 @@ def load_tokens(path: Union[str, Path], codec: Optional[nn.Module] = None) -> To
         token_file = decode_bitstream(path.read_bytes())
     if codec is None:
         return token_file
-    if token_file.fingerprint and token_file.fingerprint != model_fingerprint(codec):
-        made_by = f" '{printable(token_file.model_name)}'" if token_file.model_name else ""
-        raise TokenFileError(
-            f"{path} was made by another model{made_by} ({token_file.bits_per_token} bits per "
-            f"token, {token_file.sample_rate_input} Hz); decode it with that model"
-        )
+    check_model(path, token_file, codec)
     low, high = int(token_file.toks.min()), int(token_file.toks.max())
     if low < 0 or high >= codec.codebook_size:
         raise TokenFileError(
@@ -452,6 +448,26 @@ def load_tokens(path: Union[str, Path], codec: Optional[nn.Module] = None) -> To
             f"[0, {codec.codebook_size})"
         )
     return token_file
+
+
+def check_model(path: Union[str, Path], token_file: TokenFile, codec: nn.Module) -> None:
+    """Raises ``TokenFileError`` if a bitstream's fingerprint is not ``codec``'s.
+
+    Arguments
+    ---------
+    path : str or Path
+        The file (for the message).
+    token_file : TokenFile
+        Its content or header.
+    codec : FocalCodec
+        The model that should read it.
+    """
+    if token_file.fingerprint and token_file.fingerprint != model_fingerprint(codec):
+        made_by = f" '{printable(token_file.model_name)}'" if token_file.model_name else ""
+        raise TokenFileError(
+            f"{path} was made by another model{made_by} ({token_file.bits_per_token} bits per "
+            f"token, {token_file.sample_rate_input} Hz); decode it with that model"
+        )
 
 
 def save_tokens(

@@ -42,8 +42,11 @@ from speechbrain_focalcodec.audio_files import (
 )
 from speechbrain_focalcodec.bitstream import (
     BITSTREAM_SUFFIX,
+    check_model,
     load_tokens,
     model_fingerprint,
+    printable,
+    read_header,
     save_tokens,
 )
 from speechbrain_focalcodec.long_audio import iter_decode, iter_encode
@@ -300,15 +303,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for name, value in rows:
             print(f"{name:>22}: {value}")
     for path, _ in expand_inputs(args.files, TOKEN_SUFFIXES):
-        token_file = load_tokens(path, codec)
-        toks = token_file.toks
-        line = f"{path}: {toks.shape[-1]} tokens"
+        if path.suffix in (".npy", ".pt"):
+            token_file = load_tokens(path, codec)
+        else:  # the header only: constant memory whatever the file
+            token_file = read_header(path)
+            if codec is not None:
+                check_model(path, token_file, codec)
+        line = f"{path}: {token_file.num_tokens} tokens"
         if token_file.fingerprint:
             seconds = token_file.num_samples / token_file.sample_rate_input
             line += (
                 f", {seconds:.2f} s at {token_file.sample_rate_input} Hz, "
                 f"{token_file.bits_per_token} bits per token, model "
-                f"'{token_file.model_name}' ({token_file.fingerprint.hex()})"
+                f"'{printable(token_file.model_name)}' ({token_file.fingerprint.hex()})"
             )
         print(line)
     if codec is None and not args.files:
