@@ -11,10 +11,9 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import math
 from pathlib import Path
 from typing import Union
-
-import math
 
 import soundfile
 import torch
@@ -22,7 +21,14 @@ import torchaudio
 from speechbrain.dataio import audio_io
 from torch import Tensor
 
-__all__ = ["MAX_SAMPLE_RATE", "MIN_SAMPLE_RATE", "AudioError", "check_sample_rate", "load_audio", "resample"]
+__all__ = [
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "AudioError",
+    "check_sample_rate",
+    "load_audio",
+    "resample",
+]
 
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 768_000
@@ -85,10 +91,11 @@ def check_sample_rate(sample_rate: int, what: str = "sample rate") -> None:
 
     Example
     -------
-    >>> check_sample_rate(1_000_000_007)
-    Traceback (most recent call last):
-        ...
-    speechbrain_focalcodec.audio.AudioError: sample rate 1000000007 Hz is outside the supported 1000 to 768000 Hz
+    >>> try:
+    ...     check_sample_rate(1_000_000_007)
+    ... except AudioError as error:
+    ...     print(error)
+    sample rate 1000000007 Hz is outside the supported 1000 to 768000 Hz
     """
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise AudioError(
@@ -112,7 +119,8 @@ def _resample_blocks(sig: Tensor, orig: int, new: int) -> Tensor:
     pieces = []
     for first in range(0, total, block):
         out = torch.arange(first, min(total, first + block), device=sig.device)
-        # Input samples k around output m (time m * orig / new): k = floor(m * orig / new) - width + j.
+        # Input samples k around output m (at time m * orig / new), from
+        # k = floor(m * orig / new) - width on.
         low = out * orig // new - width
         index = low[:, None] + offsets  # [outputs, taps]
         # (k / orig - m / new) * base, from exact integers.

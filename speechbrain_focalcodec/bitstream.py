@@ -277,7 +277,14 @@ def decode_bitstream(data: bytes) -> TokenFile:
     if zlib.crc32(data[: len(data) - _CRC.size]) != checksum:
         raise TokenFileError("token file is corrupted (checksum mismatch)")
     header = _check_fields(
-        data[_HEAD.size : start], fingerprint, rate_in, rate_out, per_token, bits, count, num_samples
+        data[_HEAD.size : start],
+        fingerprint,
+        rate_in,
+        rate_out,
+        per_token,
+        bits,
+        count,
+        num_samples,
     )
     payload = data[payload_start : payload_start + payload_size]
     header.toks = torch.from_numpy(unpack_tokens(payload, count, bits))[None]
@@ -395,8 +402,7 @@ def _check_head(data: bytes, size: int) -> int:
 def _check_size(size: int, expected: int) -> None:
     if size != expected:
         raise TokenFileError(
-            f"token file has {size} bytes, its header announces {expected} "
-            "(truncated or corrupted)"
+            f"token file has {size} bytes, its header announces {expected} (truncated or corrupted)"
         )
 
 
