@@ -84,14 +84,20 @@ def test_blockwise_resampling_equals_torchaudio(rates):
 
 
 PEAK = """
-import resource, sys
+import sys
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.audio_files import AudioFileReader
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_kib():  # this process's own peak (ru_maxrss may include its parent's, from fork)
+    status = open("/proc/self/status").read().split("VmHWM:")[1]
+    return int(status.split()[0])
+
+
+before = peak_kib()
 sig = load_audio(sys.argv[1], 16000)
 piece = AudioFileReader(sys.argv[1], 16000).read(0, 16000)
-grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-print(sig.shape[0], piece.shape[0], grown // 1024)
+print(sig.shape[0], piece.shape[0], (peak_kib() - before) // 1024)
 """
 
 
@@ -113,14 +119,17 @@ def test_resampling_memory_is_bounded(tmp_path):
 
 def test_concurrent_writers_leave_a_whole_file(tmp_path):
     """Two writers of one path: the result is one of them, whole, never a mix."""
+    import time
+
     path = tmp_path / "same.wav"
     started = threading.Barrier(2)
 
     def writer(value):
         with AudioFileWriter(path, 16000) as out:
             started.wait()
-            for _ in range(200):
+            for _ in range(50):
                 out.write(torch.full((160,), value))
+                time.sleep(0.001)  # let the other writer in
 
     threads = [threading.Thread(target=writer, args=(v,)) for v in (0.25, -0.5)]
     for thread in threads:
@@ -128,7 +137,7 @@ def test_concurrent_writers_leave_a_whole_file(tmp_path):
     for thread in threads:
         thread.join()
     sig, _ = sf.read(path, dtype="float32")
-    assert sig.shape == (32000,)
+    assert sig.shape == (8000,)
     assert np.unique(sig).shape == (1,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.wav"]
 
