@@ -35,7 +35,7 @@ MAX_SAMPLE_RATE = 768_000
 # torchaudio's filter bank is used up to this many coefficients (16 MiB in float32).
 MAX_FILTER_BANK = 1 << 22
 # Output samples computed at once by the block-wise filter, times its taps.
-_BLOCK_COEFFICIENTS = 1 << 21
+_BLOCK_COEFFICIENTS = 1 << 20
 # torchaudio's defaults, which the block-wise filter reproduces.
 _LOWPASS_WIDTH = 6
 _ROLLOFF = 0.99

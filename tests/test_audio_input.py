@@ -39,6 +39,7 @@ def test_lengths_come_from_decoded_samples(truncated_mp3, tmp_path, capsys):
     reader = AudioFileReader(truncated_mp3, 16000)
     assert reader.num_samples == decoded
     assert reader.read().shape == (decoded,)
+    assert load_audio(truncated_mp3, 16000).shape == (decoded,)
     out = tmp_path / "streamed.wav"
     assert main(["stream", "--model", CAUSAL, str(truncated_mp3), "--output", str(out)]) == 0
     assert len(sf.read(out)[0]) == decoded * 24000 // 16000
