@@ -192,8 +192,8 @@ def add_option(
         kwargs["help"] = kwargs.get("help", "") + " (required)"
     action = parser.add_argument(name, **kwargs)
     if required:
-        parser.set_defaults(_required=getattr(parser, "_required", []) + [(name, action.dest)])
-        parser._required = parser.get_default("_required")
+        listed = parser.get_default("_required") or []
+        parser.set_defaults(_required=listed + [(name, action.dest)])
     if hidden:
         extra = {key: value for key, value in kwargs.items() if key not in ("help", "default")}
         parser.add_argument(
