@@ -457,7 +457,8 @@ def load_tokens(path: Union[str, Path], codec: Optional[nn.Module] = None) -> To
 
 
 def check_model(path: Union[str, Path], token_file: TokenFile, codec: nn.Module) -> None:
-    """Raises ``TokenFileError`` if a bitstream's fingerprint is not ``codec``'s.
+    """Raises ``TokenFileError`` if a bitstream's fingerprint is not ``codec``'s, or
+    if its rates, hop or bits are not ``codec``'s.
 
     Arguments
     ---------
@@ -474,6 +475,24 @@ def check_model(path: Union[str, Path], token_file: TokenFile, codec: nn.Module)
             f"{path} was made by another model{made_by} ({token_file.bits_per_token} bits per "
             f"token, {token_file.sample_rate_input} Hz); decode it with that model"
         )
+    if token_file.fingerprint:
+        stated = (
+            token_file.sample_rate_input,
+            token_file.sample_rate_output,
+            token_file.samples_per_token,
+            token_file.bits_per_token,
+        )
+        actual = (
+            codec.sample_rate_input,
+            codec.sample_rate_output,
+            codec.samples_per_token,
+            codec.code_dim,
+        )
+        if stated != actual:
+            raise TokenFileError(
+                f"{path} states rates, hop and bits {stated} but its model has {actual}: "
+                "corrupted header"
+            )
 
 
 def save_tokens(

@@ -234,3 +234,15 @@ def test_stored_names_are_printed_escaped(codec, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "\x1b" not in out and "\r" not in out
     assert "'x\\x1b[2J\\r\\nline'" in out
+
+
+def test_header_fields_must_match_the_model(codec, tmp_path):
+    """The model's fingerprint with another hop: decoding would stretch the output."""
+    path = tmp_path / "forged.fcz"
+    toks = torch.arange(100)[None]
+    path.write_bytes(
+        _forge(encode_bitstream(toks, codec, 100 * 320), 0, per_token=1, num_samples=100)
+    )
+    assert load_tokens(path).samples_per_token == 1  # consistent on its own
+    with pytest.raises(TokenFileError, match="corrupted header"):
+        load_tokens(path, codec)
