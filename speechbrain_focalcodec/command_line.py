@@ -24,17 +24,21 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
+    "PROG",
     "CommandError",
     "add_common_options",
     "add_option",
     "check_outputs",
+    "expected",
     "non_negative_int",
     "non_negative_seconds",
+    "parse",
     "positive_int",
     "positive_seconds",
     "report",
     "run_command",
     "thread_count",
+    "usage_status",
 ]
 
 PROG = "focalcodec"
