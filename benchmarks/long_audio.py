@@ -50,7 +50,7 @@ WHOLE = (
     "import resource, sys, torch; from speechbrain_focalcodec import FocalCodec; "
     "from speechbrain_focalcodec.audio import load_audio; torch.set_num_threads(int(sys.argv[3])); "
     "codec = FocalCodec.from_pretrained(sys.argv[1]); sig = load_audio(sys.argv[2], 16000); "
-    "torch.set_grad_enabled(False); codec.sig_to_toks(sig[None]); "
+    "torch.set_grad_enabled(False); codec.max_whole_seconds = None; codec.sig_to_toks(sig[None]); "
     "usage = resource.getrusage(resource.RUSAGE_SELF); "
     "print('CPU', usage.ru_utime + usage.ru_stime, 'MAXRSS', usage.ru_maxrss)"
 )
@@ -86,7 +86,7 @@ def time_and_memory(model: str, minutes: list, threads: int) -> list:
         for duration in minutes:
             wav, fcz, out = (Path(tmp) / name for name in ("in.wav", "in.fcz", "out.wav"))
             make_audio(wav, duration)
-            common = ["--model", model, "--threads", str(threads), "--quiet"]
+            common = ["--model", model, "--threads", str(threads), "--quiet", "--force"]
             encode = run_process(RUNNER, "encode", *common, str(wav), str(fcz))
             decode = run_process(RUNNER, "decode", *common, str(fcz), str(out))
             row = {

@@ -34,11 +34,13 @@ from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
+from speechbrain_focalcodec.long_audio import encode_batch_long, is_long
 from speechbrain_focalcodec.ops.padding import (
     check_lens,
     lens_to_num_frames,
     padding_mask,
 )
+from speechbrain_focalcodec.voice_conversion import knn_convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from speechbrain_focalcodec.streaming import StreamDecoder, StreamEncoder
@@ -89,6 +91,10 @@ class FocalCodec(nn.Module):
     >>> codec.sig_to_sig(sig, lens).shape
     torch.Size([2, 16000])
     """
+
+    #: Longest input (seconds) that ``sig_to_toks`` / ``sig_to_codes`` encode whole;
+    #: longer ones go through ``long_audio.encode_batch_long`` (None: never).
+    max_whole_seconds: Optional[float] = 60.0
 
     def __init__(
         self,
@@ -336,11 +342,22 @@ class FocalCodec(nn.Module):
         toks : torch.Tensor
             ``[B, tokens]`` int64 in ``[0, codebook_size)``, token 0 past each
             item's end; relative lengths ``toks_lens(lens, samples)``.
+
+        Inputs longer than ``max_whole_seconds`` (default 60 s; attention makes
+        the whole-input cost quadratic) are tokenized item by item in 20 s
+        segments with 5 s of context (``long_audio.encode_batch_long``), in
+        constant memory; set ``codec.max_whole_seconds = None`` to always
+        encode whole.
         """
+        if is_long(self, sig):  # constant memory (see ``max_whole_seconds``)
+            return encode_batch_long(self, sig, lens)
         return self.quantizer.lats_to_toks(self.sig_to_lats(sig, lens))
 
     def sig_to_codes(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Waveform ``[B, samples]`` -> codes ``[B, tokens, D]``."""
+        """Waveform ``[B, samples]`` -> codes ``[B, tokens, D]`` (long inputs: see
+        ``max_whole_seconds``)."""
+        if is_long(self, sig):
+            return self.toks_to_codes(encode_batch_long(self, sig, lens))
         return self.quantizer.lats_to_codes(self.sig_to_lats(sig, lens))
 
     def sig_to_qfeats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
@@ -403,15 +420,25 @@ class FocalCodec(nn.Module):
         lats, lats_lens = self._compress(feats, lens)
         return self._decompress(self.quantizer.lats_to_codes(lats), lats_lens)
 
-    def feats_to_sig(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+    def feats_to_sig(
+        self,
+        feats: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
         """Features ``[B, frames, dim]`` (encoder or decompressed) -> waveform.
 
         Decoding continuous encoder features skips the quantizer (the
         decoder's training condition). The output has ``frames * hop``
-        samples per item.
+        samples per item. With ``matching_set``, the official kNN voice
+        conversion is applied first (``voice_conversion.knn_convert``; the
+        ``voice_conversion`` module has the fuller API).
         """
         feats = self._check_features(feats, "feats", self.decoder.input_dim, lens)
-        return self._decode(feats, lens)
+        return self._decode(knn_convert(feats, matching_set, topk, num_splits), lens)
 
     # -------------------------------------------------------- lats -> any
     def lats_to_toks(self, lats: Tensor) -> Tensor:
@@ -437,7 +464,15 @@ class FocalCodec(nn.Module):
         codes = self.quantizer.toks_to_codes(self._check_toks(toks, lens)).to(self._dtype)
         return self._decompress(codes, lens)
 
-    def toks_to_sig(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+    def toks_to_sig(
+        self,
+        toks: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
         """Tokens -> waveform.
 
         Arguments
@@ -446,6 +481,15 @@ class FocalCodec(nn.Module):
             ``[B, tokens]`` integers in ``[0, codebook_size)``.
         lens : torch.Tensor, optional
             Relative lengths of the tokens ``[B]`` (see ``toks_lens``).
+        matching_set : torch.Tensor, optional
+            Official kNN voice conversion: target-speaker features
+            ``[num_points, dim]``; each decompressed frame is replaced by the
+            mean of its ``topk`` nearest neighbours (cosine), searched in
+            ``num_splits`` parts (``voice_conversion.knn_convert``).
+        topk : int
+            Neighbours averaged per frame.
+        num_splits : int
+            Parts of the matching set searched one at a time (memory).
 
         Returns
         -------
@@ -453,7 +497,8 @@ class FocalCodec(nn.Module):
             ``[B, tokens * samples_per_token]`` at ``sample_rate_output``, with
             the tokens' relative lengths (zeros past each item's end).
         """
-        return self._decode(self.toks_to_qfeats(toks, lens), lens)
+        qfeats = self.toks_to_qfeats(toks, lens)
+        return self._decode(knn_convert(qfeats, matching_set, topk, num_splits), lens)
 
     # ------------------------------------------------------- codes -> any
     def codes_to_toks(self, codes: Tensor) -> Tensor:
@@ -465,9 +510,19 @@ class FocalCodec(nn.Module):
         codes = self._check_features(codes, "codes", self.code_dim, lens)
         return self._decompress(codes, lens)
 
-    def codes_to_sig(self, codes: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output``."""
-        return self._decode(self.codes_to_qfeats(codes, lens), lens)
+    def codes_to_sig(
+        self,
+        codes: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
+        """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output`` (with
+        ``matching_set``: kNN voice conversion, as ``toks_to_sig``)."""
+        qfeats = self.codes_to_qfeats(codes, lens)
+        return self._decode(knn_convert(qfeats, matching_set, topk, num_splits), lens)
 
     # --------------------------------------------------------- streaming
     def stream_encoder(self, batch_size: int = 1) -> "StreamEncoder":

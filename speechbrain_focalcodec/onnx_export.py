@@ -28,6 +28,7 @@ from typing import Dict, List, Union
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.files import atomic_path
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.streaming import DecoderStep, EncoderStep
 
@@ -154,16 +155,17 @@ class _StreamGraph(nn.Module):
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list, outputs: list, axes) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=inputs,
-        output_names=outputs,
-        dynamic_axes=axes,
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    with atomic_path(path) as temporary:  # a failed export leaves no partial graph
+        torch.onnx.export(
+            module,
+            args,
+            str(temporary),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 @torch.no_grad()

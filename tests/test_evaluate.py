@@ -130,14 +130,16 @@ def test_evaluate_command_on_bundled_speech(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, status, message",
     [
-        (["does/not/exist"], "No such folder or manifest"),
-        ([str(LIBRISPEECH[0].parent), "--model", "does/not/exist/dir"], "Cannot load model"),
-        ([str(LIBRISPEECH[0].parent), "--max-utterances", "0"], "at least 1"),
+        (["does/not/exist"], 1, "No such folder or manifest"),
+        ([str(LIBRISPEECH[0].parent), "--model", "does/not/exist/dir"], 1, "Cannot load model"),
+        ([str(LIBRISPEECH[0].parent), "--max-utterances", "0"], 2, "whole number >= 1"),
     ],
 )
-def test_evaluate_command_bad_input(args, message, tmp_path, capsys):
-    status = main(args + ["--output", str(tmp_path), "--metrics", "si_sdr", "--no-progress"])
+def test_evaluate_command_bad_input(args, status, message, tmp_path, capsys):
+    """Errors exit 1 with one line; only command-line usage errors exit 2."""
+    got = main(args + ["--output", str(tmp_path), "--metrics", "si_sdr", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and err[-1].startswith("error: ") and message in err[-1]
+    assert got == status and err[-1].startswith("focalcodec-evaluate: error: ")
+    assert message in err[-1]
