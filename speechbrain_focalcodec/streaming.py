@@ -276,6 +276,8 @@ class _StreamBase:
             raise TypeError("`slots` must be indices or a bool mask, got a single bool")
         if isinstance(slots, int):
             slots = [slots]
+        if not isinstance(slots, (list, tuple, range)):
+            raise TypeError(f"`slots` must be indices or a bool mask, got {slots!r}")
         slots = list(slots)
         if slots and all(isinstance(item, bool) for item in slots):
             if len(slots) != self.batch_size:
