@@ -42,7 +42,9 @@ def test_slots_join_and_leave(speech, dtype, atol):
         rows, owners = [], []
         for slot in range(3):
             owner = next(
-                i for i, (s, _, start, n) in enumerate(plan) if s == slot and start <= step < start + n
+                i
+                for i, (s, _, start, n) in enumerate(plan)
+                if s == slot and start <= step < start + n
             )
             _, utterance, start, _ = plan[owner]
             offset = (step - start) * chunk
@@ -59,7 +61,9 @@ def test_slots_join_and_leave(speech, dtype, atol):
             [alone(c) for c in utterances[utterance][None, : count * chunk].split(chunk, 1)], 1
         )
         assert torch.equal(torch.cat(toks[owner])[None], expected), owner
-        assert torch.equal(expected, codec.sig_to_toks(utterances[utterance][None, : count * chunk]))
+        assert torch.equal(
+            expected, codec.sig_to_toks(utterances[utterance][None, : count * chunk])
+        )
         alone_dec = codec.stream_decoder(1)
         expected_sig = torch.cat([alone_dec(t) for t in expected.split(4, dim=1)], dim=1)
         assert_close(torch.cat(sigs[owner])[None], expected_sig, atol, f"signal {owner}")

@@ -65,7 +65,9 @@ class ConvNeXtBlock(nn.Module):
 
     def context_shapes(self) -> List[Tuple[int, int]]:
         """``(frames, channels)`` of the left context of a causal block."""
-        return [(self.causal_pad, self.dwconv.in_channels)] if self.causal and self.causal_pad else []
+        return (
+            [(self.causal_pad, self.dwconv.in_channels)] if self.causal and self.causal_pad else []
+        )
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Applies the block.

@@ -173,9 +173,7 @@ class WavLMStream(_Stream):
             raise ValueError("Only a causal WavLM encoder can be streamed")
         self.encoder = encoder
         transformer = encoder.encoder
-        self._layers = [
-            list(encoder.feature_extractor.layers) + [transformer.positional_embedding]
-        ]
+        self._layers = [list(encoder.feature_extractor.layers) + [transformer.positional_embedding]]
 
     def state_shapes(self) -> List[Shape]:
         """Names and per-item shapes of the state tensors."""

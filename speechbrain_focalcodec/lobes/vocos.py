@@ -74,9 +74,7 @@ class ISTFT(nn.Module):
         self.register_buffer("window", window, persistent=False)
         self.register_buffer("window_sq", window**2, persistent=False)
 
-    def frames(
-        self, mag: Tensor, phase: Tensor, real_operators: Optional[bool] = None
-    ) -> Tensor:
+    def frames(self, mag: Tensor, phase: Tensor, real_operators: Optional[bool] = None) -> Tensor:
         """Inverse real FFT of every frame (its last ``hop_length`` samples if causal).
 
         Arguments

@@ -11,7 +11,6 @@ Authors
 import math
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
