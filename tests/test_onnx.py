@@ -69,3 +69,17 @@ def test_streaming_graphs(exported, golden, speech):
     pair = OnnxStream(paths["encoder"], batch_size=2, threads=1)
     toks = torch.cat([pair(chunk) for chunk in sig.split(codec.chunk_size, dim=1)], dim=1)
     assert_toks(toks, codec.sig_to_toks(sig), codec.sig_to_lats(sig), "onnx batch of streams")
+
+
+def test_causal_vocos_stream_graph(exported, speech):
+    """A causal Vocos decoder exports as a streaming graph too (its inverse
+    STFT, the package's only one, switches to real operators when traced) and
+    matches the PyTorch stream."""
+    codec = FocalCodec.from_pretrained(GOLDEN / "extra" / "tiny_causal_vocos")
+    paths = exported(codec)
+    sig = speech[2][None, : 6 * codec.chunk_size]
+    toks = codec.sig_to_toks(sig)
+    decoder = OnnxStream(paths["decoder"], threads=1)
+    unit = codec.chunk_size // codec.samples_per_token
+    rec = torch.cat([decoder(chunk) for chunk in toks.split(unit, dim=1)], dim=1)
+    assert_close(rec, codec.toks_to_sig(toks), ATOL, "onnx causal Vocos stream")

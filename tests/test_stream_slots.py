@@ -166,3 +166,13 @@ def test_istft_real_operators_equal_fft():
         real = istft.frames(mag, phase, real_operators=True)
         assert_close(real, fft, 1e-12, f"causal={causal}")
     assert_close(istft(mag.float(), phase.float()), fft.flatten(1).float(), ATOL, "causal")
+
+
+def test_chunk_size_counts_samples(codec):
+    """``chunk_size`` means input samples wherever it appears; frame counts of
+    a chunk are ``chunk_frames``."""
+    transformer, decompressor = codec.encoder.encoder, codec.decompressor
+    assert codec.chunk_size == codec.encoder.chunk_size == codec.stream_encoder().chunk_size
+    assert transformer.chunk_frames * codec.encoder.downsample_factor == codec.chunk_size
+    assert decompressor.chunk_frames == decompressor.refiner.chunk_frames == 4
+    assert not any(hasattr(m, "chunk_size") for m in (transformer, decompressor))
