@@ -14,7 +14,7 @@ Authors
 from typing import List, Optional, Tuple, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = ["Fresh", "left_context", "take_contexts"]
 
@@ -70,12 +70,18 @@ def left_context(
     """
     if pad == 0:
         return x, x[:, x.shape[1] :]
-    if context is None or not isinstance(fresh, bool) or fresh:
+    if context is None:
+        # Padded channels-first, as ``torch.nn.functional.pad`` does it: whole
+        # sequences keep the memory layout (hence the convolution algorithm
+        # and rounding) of the reference implementation.
+        padded = nn.functional.pad(x.transpose(1, 2), [pad, 0], mode=mode).transpose(1, 2)
+        return padded, padded[:, padded.shape[1] - pad :]
+    if not isinstance(fresh, bool) or fresh:
         if mode == "replicate":
             start = x[:, :1].expand(-1, pad, -1)
         else:
             start = x.new_zeros(x.shape[0], pad, x.shape[2])
-        if context is None or isinstance(fresh, bool):
+        if isinstance(fresh, bool):
             context = start
         else:
             context = torch.where(fresh[:, None, None], start, context)
