@@ -393,7 +393,7 @@ class ConvPositionalEmbedding(nn.Module):
         """
         time = x.shape[1]
         h, new_contexts = x, []
-        if self.context_shapes():
+        if self.causal and self.kernel_size > 1:
             (context,) = take_contexts(contexts, 1)
             h, context = left_context(x, self.kernel_size - 1, "replicate", context, fresh)
             new_contexts.append(context)

@@ -139,9 +139,12 @@ class DownScale(nn.Module):
         contexts : list of torch.Tensor
             Left context for the frames that follow.
         """
-        (context,) = take_contexts(contexts, len(self.context_shapes())) or (None,)
-        x, context = left_context(x, self.kernel_size - 1, "replicate", context, fresh)
-        return self._convolve(x), [context] if self.context_shapes() else []
+        pad = self.kernel_size - 1
+        if pad == 0:
+            return self._convolve(x), []
+        (context,) = take_contexts(contexts, 1)
+        x, context = left_context(x, pad, "replicate", context, fresh)
+        return self._convolve(x), [context]
 
     def _convolve(self, x: Tensor) -> Tensor:
         conv = self.downscale

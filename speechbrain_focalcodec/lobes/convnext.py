@@ -245,14 +245,14 @@ class ConvNeXtBackbone(nn.Module):
         contexts : list of torch.Tensor
             Left contexts for the frames that follow (empty offline).
         """
-        lefts = take_contexts(contexts, len(self.context_shapes()))
-        h, new_contexts = _pad(self, x, lefts[:1], fresh, num_frames)
+        layers = self.layers
+        # One context per convolution (the input one and one per block), if any.
+        count = 1 if self.causal and self.causal_pad else 0
+        lefts = take_contexts(contexts, count * (1 + len(layers)))
+        h, new_contexts = _pad(self, x, lefts[:count], fresh, num_frames)
         conv = self.embedding
         h = self.input_norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
-        lefts = lefts[1:]
-        for layer in self.layers:
-            count = len(layer.context_shapes())
-            h, contexts = layer.step(h, lefts[:count] if count else None, fresh, num_frames)
-            lefts = lefts[count:]
+        for i, layer in enumerate(layers, start=1):
+            h, contexts = layer.step(h, lefts[i * count : (i + 1) * count], fresh, num_frames)
             new_contexts += contexts
         return self.output_norm(h), new_contexts

@@ -83,6 +83,7 @@ class FocalModulation(nn.Module):
             # The global context of a causal layer is a long depth-wise window.
             kernel_sizes.append(window_size)
         self.kernel_sizes = kernel_sizes
+        self.num_contexts = sum(kernel > 1 for kernel in kernel_sizes) if causal else 0
         self.layers = nn.ModuleList(
             nn.Sequential(
                 nn.Conv1d(
@@ -163,7 +164,7 @@ class FocalModulation(nn.Module):
         query, context, gates = self.in_proj(x).split(
             [self.dim, self.dim, self.focal_level + 1], dim=-1
         )
-        lefts = iter(take_contexts(contexts, len(self.context_shapes())))
+        lefts = iter(take_contexts(contexts, self.num_contexts))
         new_contexts: List[Tensor] = []
         aggregated = torch.zeros_like(query)
         for level, layer in enumerate(self.layers):

@@ -98,17 +98,24 @@ class _Stream(nn.Module):
             shapes += [(f"{prefix}.{j}", shape) for j, shape in enumerate(convs)]
         return shapes
 
+    def _sizes(self) -> List[List[int]]:
+        """Contexts per block of each layer (fixed by the configuration, kept)."""
+        sizes = self.__dict__.get("_context_sizes")
+        if sizes is None:
+            sizes = [[len(block.context_shapes()) for block in blocks] for blocks in self._layers]
+            self.__dict__["_context_sizes"] = sizes
+        return sizes
+
     def _contexts(self, state: State) -> List[List[State]]:
         """The contexts of each block of each layer, from a state."""
         layers, start = [], 1
-        for blocks in self._layers:
-            sizes = [len(block.context_shapes()) for block in blocks]
+        for sizes in self._sizes():
             layers.append(split_state(state[start : start + sum(sizes)], sizes))
             start += sum(sizes)
         return layers
 
     def _num_contexts(self) -> int:
-        return sum(len(block.context_shapes()) for blocks in self._layers for block in blocks)
+        return sum(sum(sizes) for sizes in self._sizes())
 
     @staticmethod
     def _fresh(step: Tensor, fresh: Optional[Fresh]) -> Fresh:
