@@ -23,7 +23,7 @@ Authors
 """
 
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -197,10 +197,37 @@ class OnnxStream:
         self.chunk = inputs[0].shape[1]
         self.state_names = [item.name for item in inputs[1:]]
         self.output_names = [item.name for item in self.session.get_outputs()]
+        self.batch_size = batch_size
+        self._inputs = inputs[1:]
         self.state = {}
-        for item in inputs[1:]:
-            dtype = np.int64 if item.type == "tensor(int64)" else np.float32
-            self.state[item.name] = np.zeros([batch_size] + list(item.shape[1:]), dtype=dtype)
+        self.reset()
+
+    def reset(self, slots: Optional[Sequence[int]] = None) -> None:
+        """Starts new streams in every slot, or only in ``slots`` (the others go on).
+
+        A slot whose state is all zeros (its ``step`` counter included) is a
+        fresh stream for the graph.
+
+        Arguments
+        ---------
+        slots : sequence of int, optional
+            Slots to restart; None restarts them all.
+        """
+        import numpy as np
+
+        if slots is None:
+            for item in self._inputs:
+                dtype = np.int64 if item.type == "tensor(int64)" else np.float32
+                shape = [self.batch_size] + list(item.shape[1:])
+                self.state[item.name] = np.zeros(shape, dtype=dtype)
+            return
+        rows = list(slots)
+        if any(not 0 <= row < self.batch_size for row in rows):
+            raise IndexError(f"stream index out of range [0, {self.batch_size}): {rows}")
+        for name, value in self.state.items():
+            value = value.copy()
+            value[rows] = 0
+            self.state[name] = value
 
     def __call__(self, x: Tensor) -> Tensor:
         """Processes one chunk ``[batch_size, chunk]`` and returns the output."""
