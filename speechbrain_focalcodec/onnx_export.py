@@ -189,7 +189,6 @@ class OnnxStream:
     """
 
     def __init__(self, path: Union[str, Path], batch_size: int = 1, threads: int = 0) -> None:
-        import numpy as np
 
         self.session = onnx_session(path, threads)
         inputs = self.session.get_inputs()
