@@ -173,7 +173,9 @@ class FocalCodec(nn.Module):
 
     @property
     def chunk_size(self) -> int:
-        """Input samples per streaming chunk (one frame plus the lookahead)."""
+        """Input samples per streaming chunk (one frame plus the lookahead, in
+        samples; ``chunk_size`` means samples everywhere in the package, frame
+        counts are ``chunk_frames``)."""
         return self.encoder.chunk_size
 
     @property
@@ -525,29 +527,35 @@ class FocalCodec(nn.Module):
         return self._decode(knn_convert(qfeats, matching_set, topk, num_splits), lens)
 
     # --------------------------------------------------------- streaming
-    def stream_encoder(self, batch_size: int = 1) -> "StreamEncoder":
+    def stream_encoder(self, batch_size: int = 1, warmup: bool = False) -> "StreamEncoder":
         """Stateful encoder of ``batch_size`` streams (causal codecs only).
 
         See ``speechbrain_focalcodec.streaming.StreamEncoder``: ``enc(chunk)``
         maps ``[batch_size, k * chunk_size]`` samples to ``[batch_size, k * 4]``
-        tokens, ``enc.flush(tail)`` ends the streams, ``enc.reset()`` restarts them.
+        tokens, ``enc.flush(tail)`` ends the streams, ``enc.reset()`` restarts
+        them (``enc.reset(slots)`` only some); ``warmup=True`` runs
+        ``enc.warmup()`` so that the first chunk is not late.
         """
         from speechbrain_focalcodec.streaming import StreamEncoder
 
-        return StreamEncoder(self, batch_size)
+        return StreamEncoder(self, batch_size, warmup)
 
     def stream_decoder(
-        self, batch_size: int = 1, converter: Optional[Callable[[Tensor], Tensor]] = None
+        self,
+        batch_size: int = 1,
+        converter: Optional[Callable[[Tensor], Tensor]] = None,
+        warmup: bool = False,
     ) -> "StreamDecoder":
         """Stateful decoder of ``batch_size`` streams (causal codecs only).
 
         See ``speechbrain_focalcodec.streaming.StreamDecoder``: ``dec(toks)``
         maps ``[batch_size, k * 4]`` tokens to waveform chunks; ``converter``
-        (e.g. a ``KNNVoiceConverter``) transforms the decompressed features.
+        (e.g. a ``KNNVoiceConverter``) transforms the decompressed features;
+        ``warmup`` as for ``stream_encoder``.
         """
         from speechbrain_focalcodec.streaming import StreamDecoder
 
-        return StreamDecoder(self, batch_size, converter)
+        return StreamDecoder(self, batch_size, converter, warmup)
 
     # ----------------------------------------------------------- loading
     @classmethod
