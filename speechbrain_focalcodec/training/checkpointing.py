@@ -87,7 +87,32 @@ def atomic_torch_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
         _torch_save(obj, f, *args, **kwargs)
         return
     with atomic_open(f, "wb") as stream:
-        _torch_save(obj, stream, *args, **kwargs)
+        writer = _RecordingWriter(stream)
+        try:
+            _torch_save(obj, writer, *args, **kwargs)
+        except RuntimeError:
+            # torch's writer turns the stream's OSError into "unexpected pos ...".
+            if writer.error is not None:
+                raise writer.error from None
+            raise
+
+
+class _RecordingWriter:
+    """A binary stream that remembers the ``OSError`` its ``write`` raised."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.error: Optional[OSError] = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.stream.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def weights_only_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:

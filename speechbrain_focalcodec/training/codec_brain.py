@@ -314,15 +314,17 @@ class CodecStageBrain(sb.Brain):
             return
         if stage == sb.Stage.VALID:
             lr = self.end_of_epoch(epoch, stats)
-            self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr": lr, "steps": self.optimizer_step},
-                train_stats=self.train_stats,
-                valid_stats=stats,
-            )
+            # Saved before logging: an epoch whose checkpoint fails (full disk) is not
+            # logged, and the rerun that redoes it logs it once.
             self.checkpointer.save_and_keep_only(
                 meta={self.best_key: stats[self.best_key], "epoch": epoch},
                 min_keys=[self.best_key],
                 num_to_keep=self.option("keep_checkpoints", 1),
+            )
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch, "lr": lr, "steps": self.optimizer_step},
+                train_stats=self.train_stats,
+                valid_stats=stats,
             )
         else:
             self.hparams.train_logger.log_stats(
