@@ -176,6 +176,8 @@ def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml, extra):
     if yaml == "tiny_stage1.yaml":
         assert records[0]["valid"]["bitrate_kbps"] == 0.25  # 10 bits at 25 Hz
     assert "Traceback" not in result.stderr
+    # The process group is destroyed at exit: no C++ abort while tearing gloo down.
+    assert "terminate called" not in result.stderr
     assert len(list((output / "save").glob("CKPT+*"))) == 1
 
 
