@@ -89,6 +89,10 @@ def test_demo_trains_both_stages_and_resynthesizes(recipe, demo):
     assert summary["held_out"] in held_out
     assert abs(rec.shape[0] / 16000 - next(iter(held_out.values()))["duration"]) < 0.05
     assert (output / "spectrograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The held-out reconstruction is scored; stage 2's test stage wrote its resyntheses.
+    assert 0.0 <= summary["held_out_stoi"] <= 1.0 and summary["held_out_mel_distance"] > 0
+    assert summary["held_out_pesq"] != summary["held_out_pesq"] or summary["held_out_pesq"] >= 1
+    assert "STOI" in stdout and len(list((output / "stage2" / "audio").glob("*_rec.wav"))) == 1
     # Offline, each model-based metric is switched off with one log line.
     if not reachable("huggingface.co"):
         log = (output / "stage2" / "log.txt").read_text()
@@ -99,6 +103,8 @@ def test_demo_trains_both_stages_and_resynthesizes(recipe, demo):
 def test_exported_codec_loads_like_an_official_one(recipe, demo, tmp_path, speech):
     output, _ = demo
     codec_dir = output / "codec"
+    modes = {path.name: path.stat().st_mode & 0o777 for path in codec_dir.iterdir()}
+    assert len(set(modes.values())) == 1, modes  # model.safetensors as the others
     codec = FocalCodec.from_pretrained(codec_dir)
     assert (codec.token_rate, codec.codebook_size) == (50.0, 1024)
     interface = FocalCodecInterface.from_hparams(source=str(codec_dir), savedir=str(tmp_path))

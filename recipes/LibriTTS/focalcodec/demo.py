@@ -3,15 +3,17 @@
 
 One command trains a tiny codec (hparams/tiny_stage*.yaml: random frozen
 encoder, 1024 codes at 50 Hz) on the speech bundled in ``samples/`` through
-both stages on the CPU, exports it, resynthesizes a held-out utterance and
-writes a PNG comparing the input and reconstruction spectrograms:
+both stages on the CPU, exports it, resynthesizes a held-out utterance, scores
+the reconstruction (STOI, wideband PESQ, log-mel distance) and writes a PNG
+comparing the input and reconstruction spectrograms:
 
 > python recipes/LibriTTS/focalcodec/demo.py
 
 Outputs, in ``--output_folder`` (default ``results/focalcodec_demo``):
 ``stage1/`` and ``stage2/`` (the two training runs, with their
 ``train_log.txt``), ``codec/`` (the exported codec), ``reconstruction.wav``,
-``spectrograms.png`` and ``summary.json`` (the numbers printed at the end).
+``spectrograms.png`` and ``summary.json`` (the numbers printed at the end,
+``held_out_stoi`` and ``held_out_pesq`` included).
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -19,17 +21,20 @@ Authors
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, stoi
+from speechbrain_focalcodec.files import atomic_write_text
 from speechbrain_focalcodec.training.resynthesize import resynthesize
+from speechbrain_focalcodec.training.runner import RecipeError, set_threads
 from speechbrain_focalcodec.training.train_log import read_train_log
 
-__all__ = ["run_demo", "summarize"]
+__all__ = ["run_demo", "score_reconstruction", "summarize"]
 
 RECIPE = Path(__file__).resolve().parent
 REPOSITORY = RECIPE.parents[2]
@@ -41,15 +46,42 @@ def _train(stage: int, options: Dict[str, Any], extra: Sequence[str], threads: i
         sys.executable,
         str(RECIPE / "train.py"),
         str(RECIPE / f"hparams/tiny_stage{stage}.yaml"),
+        f"--threads={threads}",
     ]
     for key, value in options.items():
         command += [f"--{key}", str(value)]
     command += list(extra)
     print("\n$ " + " ".join(command), flush=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.monotonic()
-    subprocess.run(command, check=True, env=env)
+    subprocess.run(command, check=True)
     return time.monotonic() - start
+
+
+def score_reconstruction(ref_path: Path, rec_path: Path, sample_rate: int) -> Dict[str, float]:
+    """STOI, wideband PESQ and log-mel distance of a reconstruction against its input.
+
+    Arguments
+    ---------
+    ref_path : Path
+        The input audio file.
+    rec_path : Path
+        The reconstruction.
+    sample_rate : int
+        Rate both are compared at.
+
+    Returns
+    -------
+    scores : dict
+        ``stoi`` (0 to 1), ``pesq`` (wideband MOS-LQO, about 1 to 4.64), ``mel_distance``
+        (lower is better).
+    """
+    ref = load_audio(ref_path, sample_rate)
+    rec = load_audio(rec_path, sample_rate)
+    return {
+        "stoi": stoi(ref, rec, sample_rate),
+        "pesq": pesq_wb(ref, rec, sample_rate),
+        "mel_distance": mel_distance(ref, rec, sample_rate),
+    }
 
 
 def summarize(stage1_log: Path, stage2_log: Path) -> Dict[str, Any]:
@@ -97,6 +129,11 @@ def _print_summary(summary: Dict[str, Any]) -> None:
     print(
         f"held-out utterance {summary['held_out']}: test feature MSE {s1['test_feature_mse']:.4g}, "
         f"code usage {s1['test_code_usage']:.1f}%, test mel L1 {s2['test_mel_l1']:.4g}"
+    )
+    print(
+        f"held-out reconstruction ({summary['held_out_tokens']} tokens): "
+        f"STOI {summary['held_out_stoi']:.3f}, PESQ {summary['held_out_pesq']:.2f}, "
+        f"log-mel distance {summary['held_out_mel_distance']:.3f}"
     )
     print(
         f"wall time: stage 1 {summary['stage1_seconds']:.0f} s, stage 2 "
@@ -164,17 +201,21 @@ def run_demo(
         output_folder / "reconstruction.wav",
         output_folder / "spectrograms.png",
     )
+    scores = score_reconstruction(
+        Path(audio), output_folder / "reconstruction.wav", info["sample_rate"]
+    )
     summary = summarize(
         output_folder / "stage1" / "train_log.txt", output_folder / "stage2" / "train_log.txt"
     )
     summary.update(
         held_out=held_out,
         held_out_tokens=info["num_tokens"],
+        **{f"held_out_{name}": value for name, value in scores.items()},
         stage1_seconds=seconds1,
         stage2_seconds=seconds2,
         total_seconds=time.monotonic() - start,
     )
-    (output_folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(output_folder / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -197,6 +238,7 @@ def main(argv: Sequence[str]) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        set_threads(args.threads)  # the resynthesis, in this process
         summary = run_demo(
             Path(args.output_folder),
             Path(args.data_folder),
@@ -207,6 +249,9 @@ def main(argv: Sequence[str]) -> int:
         )
     except subprocess.CalledProcessError as error:
         print(f"error: training failed (exit status {error.returncode})", file=sys.stderr)
+        return 1
+    except RecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     print()
     _print_summary(summary)
