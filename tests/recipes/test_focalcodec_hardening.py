@@ -333,3 +333,74 @@ def test_failure_on_the_main_process_stops_every_process(audio_folder, tmp_path)
     assert "RuntimeError: disk on fire" in result.stderr
     assert "error: the main process failed (RuntimeError: disk on fire)" in result.stderr
     assert "terminate called" not in result.stderr
+
+
+# ------------------------------------------------------- the shared Brain
+class _Teacher(torch.nn.Module):
+    """A frozen 'encoder': ``(sig, lens) -> (feats, lens)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, sig, lens):
+        return self.gain * sig, lens
+
+
+def test_codec_stage_brain_is_the_base_of_other_recipes_brains(recipe, tmp_path, speech):
+    """A stage Brain of another recipe: its own frozen module, statistics, checkpoints,
+    logs and test resyntheses from CodecStageBrain, with only the required hparams."""
+    from speechbrain.dataio.dataset import DynamicItemDataset
+    from speechbrain.utils.epoch_loop import EpochCounter
+    from speechbrain.utils.train_logger import FileTrainLogger
+
+    class DistillBrain(recipe.codec_brain.CodecStageBrain):
+        frozen_modules = ("teacher",)
+        best_key = "mse"
+
+        def compute_forward(self, batch, stage):
+            batch = batch.to(self.device)
+            sig, lens = batch.sig
+            target, _ = self.encode(batch.id, sig, lens)
+            return self.modules.student(sig[..., None])[..., 0], target, sig, lens
+
+        def compute_objectives(self, predictions, batch, stage):
+            rec, target, sig, lens = predictions
+            mse = torch.nn.functional.mse_loss(rec, target)
+            self.accumulate(mse=mse.detach())
+            if self.resynthesis_wanted(stage):
+                self.score_resynthesis(batch.id, rec.detach(), sig, lens, stage)
+            return mse
+
+    data = {f"u{i}": {"sig": sig[:8000]} for i, sig in enumerate(speech[:4])}
+    dataset = DynamicItemDataset(data)
+    dataset.set_output_keys(["id", "sig"])
+    counter = EpochCounter(2)
+    student, teacher = torch.nn.Linear(1, 1), _Teacher()
+    hparams = {
+        "teacher": teacher,
+        "epoch_counter": counter,
+        "train_logger": FileTrainLogger(tmp_path / "train_log.txt"),
+        "output_folder": str(tmp_path),
+        "sample_rate": 16000,
+        "num_saved_audios": 1,
+    }
+    checkpointer = recipe.checkpointing.AtomicCheckpointer(
+        tmp_path / "save", {"student": student, "counter": counter}
+    )
+    brain = DistillBrain(
+        modules={"student": student},
+        opt_class=lambda params: torch.optim.SGD(params, lr=0.1),
+        hparams=hparams,
+        run_opts={"device": "cpu", "noprogressbar": True},
+        checkpointer=checkpointer,
+    )
+    with torch.enable_grad():
+        brain.fit(counter, dataset, dataset, train_loader_kwargs={"batch_size": 2})
+    brain.evaluate(dataset, min_key="mse", test_loader_kwargs={"batch_size": 2})
+    records = recipe.train_log.read_train_log(tmp_path / "train_log.txt")
+    assert [r["meta"]["epoch"] for r in records if "valid" in r] == [1.0, 2.0]
+    assert records[0]["meta"]["lr"] == 0.1 and "mse" in records[-1]["test"]
+    assert not teacher.gain.requires_grad and float(teacher.gain) == 0.5
+    assert len(list((tmp_path / "audio").glob("*_rec.wav"))) == 1
+    assert len(list((tmp_path / "save").glob("CKPT+*"))) == 1
