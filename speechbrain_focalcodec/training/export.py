@@ -101,6 +101,19 @@ def load_stage(folder: Union[str, Path]) -> Tuple[Dict[str, Any], Checkpoint]:
     return hparams, checkpoint
 
 
+def _same_permissions(folder: Path) -> None:
+    """Gives every file of ``folder`` the permissions of a new file (umask applied).
+
+    Some writers (safetensors) create their file readable by its owner only; an
+    exported codec is meant to be shared like the rest of the directory.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+
+
 def export_codec(
     stage1_folder: Union[str, Path],
     stage2_folder: Union[str, Path],
@@ -173,6 +186,7 @@ def export_codec(
     atomic_write_text(
         export_folder / "training.json", json.dumps(provenance, indent=2, default=str)
     )
+    _same_permissions(export_folder)
     logger.info(
         "Exported the codec (%g tokens/s, %d codes, %.2f kbps) to %s",
         codec.token_rate,
