@@ -404,3 +404,21 @@ def test_codec_stage_brain_is_the_base_of_other_recipes_brains(recipe, tmp_path,
     assert not teacher.gain.requires_grad and float(teacher.gain) == 0.5
     assert len(list((tmp_path / "audio").glob("*_rec.wav"))) == 1
     assert len(list((tmp_path / "save").glob("CKPT+*"))) == 1
+
+
+def test_every_recipe_recovers_weights_only():
+    """Every recipe yaml's checkpointer is the weights-only one tested above (the probe
+    recipes used SpeechBrain's plain Checkpointer, which unpickles whatever it finds)."""
+    yamls = sorted((ROOT / "recipes").glob("**/hparams/*.yaml"))
+    checkpointers = {}
+    for path in yamls:
+        for line in path.read_text().splitlines():
+            if line.startswith("checkpointer:"):
+                checkpointers[path.relative_to(ROOT).as_posix()] = line.split("!new:")[-1]
+    assert len(checkpointers) >= 12
+    unsafe = {
+        name: cls
+        for name, cls in checkpointers.items()
+        if cls.strip() != "speechbrain_focalcodec.training.checkpointing.AtomicCheckpointer"
+    }
+    assert not unsafe
