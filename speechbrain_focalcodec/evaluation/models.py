@@ -30,6 +30,8 @@ import torchaudio
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch import Tensor
 
+from speechbrain_focalcodec.ops.padding import lens_to_counts
+
 __all__ = [
     "DNSMOS",
     "DWER",
@@ -85,7 +87,7 @@ def _from_hub(load: Callable[[bool], Any], name: str) -> Any:
 def _trim(sig: Tensor, lens: Optional[Tensor]) -> List[Tensor]:
     if lens is None:
         return list(sig)
-    counts = torch.round(lens * sig.shape[1]).long().tolist()
+    counts = lens_to_counts(lens, sig.shape[1]).tolist()
     return [row[:count] for row, count in zip(sig, counts)]
 
 

@@ -20,7 +20,7 @@ from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
     causal_pad,
-    lens_to_num_frames,
+    lens_to_counts,
     num_frames_to_lens,
     zero_padding,
 )
@@ -304,7 +304,7 @@ class FocalCompressor(nn.Module):
         lens : torch.Tensor
             Relative lengths of ``lats``.
         """
-        num_frames = lens_to_num_frames(lens, feats.shape[1])
+        num_frames = lens_to_counts(lens, feats.shape[1])
         x = feats
         for layer in self.layers:
             x = layer(x, num_frames)

@@ -25,7 +25,7 @@ from speechbrain.utils.metric_stats import MetricStats
 from torch import Tensor
 
 from speechbrain_focalcodec.evaluation.models import load_metrics
-from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
 __all__ = ["CodecStageBrain"]
@@ -207,7 +207,7 @@ class CodecStageBrain(sb.Brain):
             Relative lengths.
         """
         folder = Path(self.hparams.output_folder) / "audio"
-        counts = lens_to_num_frames(lens, hyp_sig.shape[1])
+        counts = lens_to_counts(lens, hyp_sig.shape[1])
         for index, utt_id in enumerate(ids):
             if self.saved_audios >= self.hparams.num_saved_audios:
                 return
