@@ -20,8 +20,8 @@ setup(
     packages=find_packages(include=["speechbrain_focalcodec", "speechbrain_focalcodec.*"]),
     install_requires=[
         "speechbrain>=1.1.2",
-        "torch>=2.1",
-        "torchaudio>=2.1",
+        "torch>=2.14",  # the lowest tested; fast paths: see ops/capability.py
+        "torchaudio>=2.11",
         "hyperpyyaml>=1.2",
         "huggingface_hub>=0.20",
         "safetensors>=0.4",
