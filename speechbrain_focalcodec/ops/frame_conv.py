@@ -135,7 +135,7 @@ def conv_frames(
             weight,
         )
     if kernel_size == 1 and groups == 1 and padding == (0, 0):
-        return linear(x, weight[..., 0], bias)
+        return linear(x, weight.flatten(1), bias)
     num_windows = x.shape[1] + sum(padding) - span + 1
     depthwise = groups == x.shape[2] == weight.shape[0]
     windows = num_windows * kernel_size * x.shape[2]
