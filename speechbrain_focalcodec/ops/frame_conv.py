@@ -118,8 +118,7 @@ def conv_frames(
     kernel_size = weight.shape[-1]
     span = dilation * (kernel_size - 1) + 1
     padding = _same_padding(padding, span)
-    fast = fast_kernels(x.device.type)
-    if not fast:
+    if not fast_kernels(x.device.type):
         if padding[0] != padding[1]:
             x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
         return _standard(
@@ -139,15 +138,15 @@ def conv_frames(
     num_windows = x.shape[1] + sum(padding) - span + 1
     depthwise = groups == x.shape[2] == weight.shape[0]
     windows = num_windows * kernel_size * x.shape[2]
-    fast = dilation == 1
+    taps = dilation == 1  # windows of consecutive frames (dilated: the primitive)
     few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
-    if depthwise and few and fast:
+    if depthwise and few and taps:
         return _depthwise_frames(x, weight, bias, padding)
     # Depth-wise kernels are small, so the primitive reorders little; its
     # vectorized loop beats multiplying materialized windows once there are
     # more than SMALL_WINDOWS values (several times for offline inputs).
     budget = SMALL_WINDOWS if depthwise else WINDOWS_BUDGET
-    if windows <= budget and fast:
+    if windows <= budget and taps:
         return _grouped_windows_product(x, weight, bias, padding, groups)
     frames = x.to(weight.dtype).transpose(1, 2)
     if padding[0] != padding[1]:
