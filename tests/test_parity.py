@@ -116,14 +116,25 @@ def _lobes(kind: str) -> Dict[str, Case]:
 
 
 STANDALONE = ("focal_modulation", "focal_block_default")
-LOBES = [
-    (kind, name) for kind in ("offline", "causal") for name in _lobes(kind) if name != "decoder"
-] + [("offline", "decoder"), ("causal", "decoder")]
+NAMES = (
+    "wavlm",
+    "attention",
+    "compressor",
+    "focal_block",
+    "decompressor",
+    "decoder",
+    "convnext",
+    "focal_modulation",
+    "focal_block_default",
+)
+LOBES = [(kind, name) for kind in ("offline", "causal") for name in NAMES]
 
 
 @pytest.fixture(scope="module")
 def lobes() -> Dict[str, Dict[str, Case]]:
-    return {kind: _lobes(kind) for kind in ("offline", "causal")}
+    cases = {kind: _lobes(kind) for kind in ("offline", "causal")}
+    assert all(set(named) == set(NAMES) for named in cases.values())
+    return cases
 
 
 @pytest.mark.parametrize("kind, name", LOBES)
