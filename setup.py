@@ -20,7 +20,8 @@ setup(
     packages=find_packages(include=["speechbrain_focalcodec", "speechbrain_focalcodec.*"]),
     install_requires=[
         "speechbrain>=1.1.2",
-        "torch>=2.14",  # the lowest tested; fast paths: see ops/capability.py
+        # The versions the package is tested with (weights-only loading, the fast paths).
+        "torch>=2.14",
         "torchaudio>=2.11",
         "hyperpyyaml>=1.2",
         "huggingface_hub>=0.20",

@@ -20,7 +20,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from speechbrain_focalcodec.audio import load_audio
-from speechbrain_focalcodec.checkpoints import codec_from_config
 from speechbrain_focalcodec.codec import FocalCodec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +56,7 @@ def codec_config(variant: str, tiny: bool = False) -> Dict[str, Any]:
 def build_codec(variant: str, tiny: bool = False, seed: int = 0) -> FocalCodec:
     """A codec of ``variant``'s architecture with random weights, in eval mode."""
     torch.manual_seed(seed)
-    return codec_from_config(codec_config(variant, tiny)).eval()
+    return FocalCodec.from_config(codec_config(variant, tiny)).eval()
 
 
 def speech(seconds: float, batch_size: int = 1) -> torch.Tensor:

@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from speechbrain_focalcodec.audio import load_audio  # noqa: E402
 from speechbrain_focalcodec.audio_files import AudioFileWriter  # noqa: E402
-from speechbrain_focalcodec.checkpoints import codec_from_config  # noqa: E402
 from speechbrain_focalcodec.codec import FocalCodec  # noqa: E402
 from speechbrain_focalcodec.long_audio import decode_long, encode_long  # noqa: E402
 
@@ -51,7 +50,7 @@ WHOLE = (
     "import resource, sys, torch; from speechbrain_focalcodec import FocalCodec; "
     "from speechbrain_focalcodec.audio import load_audio; torch.set_num_threads(int(sys.argv[3])); "
     "codec = FocalCodec.from_pretrained(sys.argv[1]); sig = load_audio(sys.argv[2], 16000); "
-    "torch.set_grad_enabled(False); codec.sig_to_toks(sig[None]); "
+    "torch.set_grad_enabled(False); codec.max_whole_seconds = None; codec.sig_to_toks(sig[None]); "
     "usage = resource.getrusage(resource.RUSAGE_SELF); "
     "print('CPU', usage.ru_utime + usage.ru_stime, 'MAXRSS', usage.ru_maxrss)"
 )
@@ -87,7 +86,7 @@ def time_and_memory(model: str, minutes: list, threads: int) -> list:
         for duration in minutes:
             wav, fcz, out = (Path(tmp) / name for name in ("in.wav", "in.fcz", "out.wav"))
             make_audio(wav, duration)
-            common = ["--model", model, "--threads", str(threads), "--quiet"]
+            common = ["--model", model, "--threads", str(threads), "--quiet", "--force"]
             encode = run_process(RUNNER, "encode", *common, str(wav), str(fcz))
             decode = run_process(RUNNER, "decode", *common, str(fcz), str(out))
             row = {
@@ -160,7 +159,7 @@ def full_size_model(directory: Path) -> str:
     """The official 50 Hz architecture with random weights, saved locally."""
     manifest = json.loads((ROOT / "tests/golden/manifests/focalcodec_50hz.json").read_text())
     torch.manual_seed(0)
-    codec_from_config(manifest["config"]).save_pretrained(directory)
+    FocalCodec.from_config(manifest["config"]).save_pretrained(directory)
     return str(directory)
 
 

@@ -48,6 +48,7 @@ def child(variant: str, seconds: float, tiny: bool, reference: Optional[str]) ->
     codec = build_codec(variant, tiny)
     if reference:
         codec = reference_twin(load_reference(reference), codec)
+    codec.max_whole_seconds = None  # the whole-utterance cost, as the official code has it
     sig = speech(seconds)
     base = _rss_bytes()
     start = time.perf_counter()

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Extracts FocalCodec tokens for a SpeechBrain manifest (resumable, shardable).
 
-> python extract_tokens.py train.json --codec lucadellalib/focalcodec_50hz --output_folder tokens
-> torchrun --nproc_per_node 4 extract_tokens.py train.csv --codec ... --output_folder tokens
+> python extract_tokens.py train.json --model lucadellalib/focalcodec_50hz --output tokens
+> torchrun --nproc_per_node 4 extract_tokens.py train.csv --model ... --output tokens --device cuda
 
 See ``speechbrain_focalcodec.extraction`` (``--help`` for the options).
 

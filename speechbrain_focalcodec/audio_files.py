@@ -16,11 +16,17 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from speechbrain_focalcodec.audio import AudioError, resample
+from speechbrain_focalcodec.audio import AudioError, check_sample_rate, resample
+from speechbrain_focalcodec.files import atomic_path
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFileReader", "AudioFileWriter", "expand_inputs"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64")
+# Containers of uncompressed samples, whose frame count libsndfile derives from the data
+# size; other formats (MP3, Ogg, FLAC...) state counts that a file may contradict.
+_EXACT_COUNT_FORMATS = ("WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF")
+_EXACT_COUNT_SUBTYPES = ("PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+_COUNT_BLOCK = 1 << 16
 
 
 class AudioFileReader:
@@ -29,7 +35,9 @@ class AudioFileReader:
     Only the requested span (plus a small margin for the resampling filter)
     is read, so an hour-long file costs no more memory than a second. Spans
     start on the resampling grid, so that reading piece by piece gives the
-    samples that resampling the whole file gives (to float rounding).
+    samples that resampling the whole file gives (to float rounding). The
+    length is what decodes, not what a header states: compressed files (MP3,
+    Ogg, FLAC...) are decoded once, block by block, to count their samples.
 
     Arguments
     ---------
@@ -56,17 +64,35 @@ class AudioFileReader:
             info = sf.info(str(self.path))
         except Exception as error:  # libsndfile raises several types
             raise AudioError(f"Cannot read audio file {self.path}: {error}") from None
-        if info.frames <= 0 or info.samplerate <= 0:
+        check_sample_rate(info.samplerate, f"{self.path}: sample rate")
+        check_sample_rate(sample_rate)
+        frames = info.frames
+        if info.format not in _EXACT_COUNT_FORMATS or info.subtype not in _EXACT_COUNT_SUBTYPES:
+            frames = self._count_frames()
+        if frames <= 0:
             raise AudioError(f"Audio file {self.path} has no samples")
         self.sample_rate = sample_rate
         self.file_sample_rate = info.samplerate
-        self.num_frames = info.frames
+        self.num_frames = frames
         divisor = math.gcd(info.samplerate, sample_rate)
         self._file_unit = info.samplerate // divisor
         self._unit = sample_rate // divisor
         margin = max(256, 64 * info.samplerate // min(info.samplerate, sample_rate))
         self._margin = -(-margin // self._file_unit) * self._file_unit
-        self.num_samples = math.ceil(info.frames * sample_rate / info.samplerate)
+        self.num_samples = math.ceil(frames * sample_rate / info.samplerate)
+
+    def _count_frames(self) -> int:
+        """Frames that decode (a header may state more, e.g. LAME MP3s)."""
+        count = 0
+        try:
+            with sf.SoundFile(str(self.path)) as stream:
+                while True:
+                    read = stream.read(_COUNT_BLOCK, dtype="float32", always_2d=True).shape[0]
+                    count += read
+                    if read < _COUNT_BLOCK:
+                        return count
+        except Exception as error:  # libsndfile raises several types
+            raise AudioError(f"Cannot read audio file {self.path}: {error}") from None
 
     def duration(self) -> float:
         """Duration in seconds."""
@@ -115,6 +141,10 @@ class AudioFileReader:
 class AudioFileWriter:
     """Writes a mono waveform piece by piece.
 
+    The samples go to a temporary file in the output's folder, renamed to
+    ``path`` by ``close`` (or a ``with`` block that succeeds): a failure leaves
+    no partial file, and concurrent writers of one path each leave a whole file.
+
     Arguments
     ---------
     path : str or Path
@@ -134,10 +164,17 @@ class AudioFileWriter:
 
     def __init__(self, path: Union[str, Path], sample_rate: int) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kind = self.path.suffix[1:].upper()
+        kind = {"AIF": "AIFF", "OPUS": "OGG"}.get(kind, kind)
+        if kind not in sf.available_formats():
+            raise AudioError(f"Cannot write audio file {self.path}: unknown format {kind!r}")
+        subtype = "OPUS" if self.path.suffix.lower() == ".opus" else None
+        self._output = atomic_path(self.path)
+        temporary = self._output.__enter__()
         try:
-            self._file = sf.SoundFile(str(self.path), "w", sample_rate, 1)
+            self._file = sf.SoundFile(str(temporary), "w", sample_rate, 1, subtype, format=kind)
         except Exception as error:  # libsndfile raises several types
+            self._output.__exit__(type(error), error, error.__traceback__)
             raise AudioError(f"Cannot write audio file {self.path}: {error}") from None
         self.num_samples = 0
 
@@ -153,14 +190,30 @@ class AudioFileWriter:
         self.num_samples += sig.shape[-1]
 
     def close(self) -> None:
-        """Finishes the file."""
-        self._file.close()
+        """Finishes the file and moves it into place."""
+        self._finish(None)
+
+    def _finish(self, error: Optional[BaseException]) -> None:
+        if self._file.closed:
+            return
+        close_error: Optional[Exception] = None
+        try:
+            self._file.close()
+        except Exception as caught:  # libsndfile raises several types
+            close_error = caught
+        failure = error or close_error
+        if failure is None:
+            self._output.__exit__(None, None, None)
+            return
+        self._output.__exit__(type(failure), failure, failure.__traceback__)
+        if error is None:
+            raise AudioError(f"Cannot write audio file {self.path}: {close_error}") from None
 
     def __enter__(self) -> "AudioFileWriter":
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, error: Optional[BaseException], trace: object) -> None:
+        self._finish(error)
 
 
 def expand_inputs(inputs: Sequence[str], suffixes: Sequence[str]) -> List[tuple]:

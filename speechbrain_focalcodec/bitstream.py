@@ -39,17 +39,22 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.files import atomic_write_bytes
+
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "TokenFile",
     "TokenFileError",
+    "check_model",
     "decode_bitstream",
     "encode_bitstream",
     "load_tokens",
     "model_fingerprint",
     "nominal_payload_bytes",
     "pack_tokens",
+    "printable",
+    "read_header",
     "save_tokens",
     "unpack_tokens",
 ]
@@ -60,6 +65,9 @@ _HEAD = struct.Struct("<4sB8sB")  # magic, version, fingerprint, name length
 _FIELDS = struct.Struct("<IIIBIQ")  # rates, samples per token, bits, count, length
 _CRC = struct.Struct("<I")
 BITSTREAM_SUFFIX = ".fcz"
+# The original length stated in a header may differ from tokens x hop by at most this
+# many tokens (framing at both ends, causal chunk padding); anything else is corrupted.
+LENGTH_SLACK_TOKENS = 16
 
 
 class TokenFileError(ValueError):
@@ -88,6 +96,9 @@ class TokenFile:
         Bits per token (0 if unknown).
     num_samples : int
         Original length in input samples (0 if unknown).
+    num_tokens : int
+        Token count (``toks.shape[-1]``, or the header's count when only the
+        header was read).
     """
 
     toks: Tensor
@@ -98,6 +109,11 @@ class TokenFile:
     samples_per_token: int = 0
     bits_per_token: int = 0
     num_samples: int = 0
+    num_tokens: int = -1
+
+    def __post_init__(self) -> None:
+        if self.num_tokens < 0:
+            self.num_tokens = self.toks.shape[-1]
 
 
 def model_fingerprint(codec: nn.Module) -> bytes:
@@ -114,7 +130,7 @@ def model_fingerprint(codec: nn.Module) -> bytes:
         Equal for the same checkpoint, different for other architectures or
         other weights.
     """
-    from speechbrain_focalcodec.checkpoints import codec_config
+    from speechbrain_focalcodec.codec_config import codec_config
 
     digest = hashlib.sha256(json.dumps(codec_config(codec), sort_keys=True).encode())
     for name, tensor in sorted(codec.state_dict().items()):
@@ -202,6 +218,16 @@ def encode_bitstream(
     name = model_name.encode("utf-8")[:255]
     if num_samples < 1:
         raise ValueError(f"`num_samples` must be positive, got {num_samples}")
+    _check_fields(
+        name,
+        b"",
+        codec.sample_rate_input,
+        codec.sample_rate_output,
+        codec.samples_per_token,
+        codec.code_dim,
+        len(toks),
+        num_samples,
+    )
     head = _HEAD.pack(MAGIC, FORMAT_VERSION, model_fingerprint(codec), len(name)) + name
     fields = _FIELDS.pack(
         codec.sample_rate_input,
@@ -241,37 +267,143 @@ def decode_bitstream(data: bytes) -> TokenFile:
     """
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise TokenFileError("not a FocalCodec token file (bad magic number)")
-    if len(data) < _HEAD.size:
-        raise TokenFileError(f"truncated token file ({len(data)} bytes)")
-    _, version, fingerprint, name_length = _HEAD.unpack_from(data)
+    start = _check_head(data, len(data))
+    _, _, fingerprint, _ = _HEAD.unpack_from(data)
+    rate_in, rate_out, per_token, bits, count, num_samples = _FIELDS.unpack_from(data, start)
+    payload_start = start + _FIELDS.size
+    payload_size = (count * bits + 7) // 8
+    _check_size(len(data), payload_start + payload_size + _CRC.size)
+    (checksum,) = _CRC.unpack_from(data, len(data) - _CRC.size)
+    if zlib.crc32(data[: len(data) - _CRC.size]) != checksum:
+        raise TokenFileError("token file is corrupted (checksum mismatch)")
+    header = _check_fields(
+        data[_HEAD.size : start],
+        fingerprint,
+        rate_in,
+        rate_out,
+        per_token,
+        bits,
+        count,
+        num_samples,
+    )
+    payload = data[payload_start : payload_start + payload_size]
+    header.toks = torch.from_numpy(unpack_tokens(payload, count, bits))[None]
+    return header
+
+
+def _check_fields(
+    name: bytes,
+    fingerprint: bytes,
+    rate_in: int,
+    rate_out: int,
+    per_token: int,
+    bits: int,
+    count: int,
+    num_samples: int,
+) -> TokenFile:
+    """Every header field within sane bounds and consistent with the token count."""
+    from speechbrain_focalcodec.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+
+    for field, rate in (("input", rate_in), ("output", rate_out)):
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise TokenFileError(
+                f"token file header holds an invalid {field} sample rate ({rate} Hz; "
+                f"valid: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE})"
+            )
+    if not 1 <= per_token <= rate_in:
+        raise TokenFileError(
+            f"token file header holds an invalid token hop ({per_token} samples at {rate_in} Hz)"
+        )
+    if not 1 <= bits <= 32 or count < 1:
+        raise TokenFileError(f"token file header holds {count} tokens of {bits} bits")
+    slack = LENGTH_SLACK_TOKENS * per_token
+    low, high = max(1, (count * per_token) - slack), count * per_token + slack
+    if not low <= num_samples <= high:
+        raise TokenFileError(
+            f"token file header states {num_samples} samples for {count} tokens of "
+            f"{per_token} samples (expected {low} to {high}): corrupted header"
+        )
+    try:
+        model_name = name.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenFileError("token file header holds an invalid model name") from None
+    empty = torch.zeros(1, 0, dtype=torch.long)
+    header = TokenFile(empty, fingerprint, model_name, rate_in, rate_out, per_token, bits)
+    header.num_samples, header.num_tokens = num_samples, count
+    return header
+
+
+def read_header(path: Union[str, Path]) -> TokenFile:
+    """Header of a ``.fcz`` token file, checked, without loading its tokens.
+
+    The magic number is checked on the first bytes, the size the header
+    announces against the file's size, and the checksum over the file read
+    in blocks: memory stays constant whatever the file.
+
+    Arguments
+    ---------
+    path : str or Path
+        Token file.
+
+    Returns
+    -------
+    token_file : TokenFile
+        Every field but ``toks`` (empty); ``num_tokens`` holds the count.
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> path = getfixture("tmp_path") / "a.fcz"
+    >>> _ = save_tokens(path, torch.zeros(1, 10, dtype=torch.long), tiny_codec("50hz"))
+    >>> read_header(path).num_tokens
+    10
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TokenFileError(f"No such token file: {path}")
+    size = path.stat().st_size
+    with open(path, "rb") as stream:
+        head = stream.read(_HEAD.size + 255 + _FIELDS.size)
+        if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
+            raise TokenFileError(f"{path} is not a FocalCodec token file (bad magic number)")
+        start = _check_head(head, size)
+        fields = _FIELDS.unpack_from(head, start)
+        payload_size = (fields[4] * fields[3] + 7) // 8
+        _check_size(size, start + _FIELDS.size + payload_size + _CRC.size)
+        stream.seek(0)
+        checksum, remaining = 0, size - _CRC.size
+        while remaining:
+            block = stream.read(min(remaining, 1 << 20))
+            if not block:
+                raise TokenFileError(f"{path} could not be read whole")
+            checksum, remaining = zlib.crc32(block, checksum), remaining - len(block)
+        (stored,) = _CRC.unpack(stream.read(_CRC.size))
+    if checksum != stored:
+        raise TokenFileError("token file is corrupted (checksum mismatch)")
+    _, _, fingerprint, _ = _HEAD.unpack_from(head)
+    return _check_fields(head[_HEAD.size : start], fingerprint, *fields)
+
+
+def _check_head(data: bytes, size: int) -> int:
+    """Checks the version; returns where the fixed fields start."""
+    if size < _HEAD.size or len(data) < _HEAD.size:
+        raise TokenFileError(f"truncated token file ({size} bytes)")
+    _, version, _, name_length = _HEAD.unpack_from(data)
     if version != FORMAT_VERSION:
         raise TokenFileError(
             f"unsupported token file version {version} (this reader knows {FORMAT_VERSION})"
         )
     start = _HEAD.size + name_length
-    if len(data) < start + _FIELDS.size + _CRC.size:
-        raise TokenFileError(f"truncated token file ({len(data)} bytes)")
-    rate_in, rate_out, per_token, bits, count, num_samples = _FIELDS.unpack_from(data, start)
-    payload_start = start + _FIELDS.size
-    payload_size = (count * bits + 7) // 8
-    expected = payload_start + payload_size + _CRC.size
-    if len(data) != expected:
+    if size < start + _FIELDS.size + _CRC.size or len(data) < start + _FIELDS.size:
+        raise TokenFileError(f"truncated token file ({size} bytes)")
+    return start
+
+
+def _check_size(size: int, expected: int) -> None:
+    if size != expected:
         raise TokenFileError(
-            f"token file has {len(data)} bytes, its header announces {expected} "
-            "(truncated or corrupted)"
+            f"token file has {size} bytes, its header announces {expected} (truncated or corrupted)"
         )
-    (checksum,) = _CRC.unpack_from(data, len(data) - _CRC.size)
-    if zlib.crc32(data[: len(data) - _CRC.size]) != checksum:
-        raise TokenFileError("token file is corrupted (checksum mismatch)")
-    if not (1 <= bits <= 32 and count >= 1 and rate_in and rate_out and per_token):
-        raise TokenFileError("token file header holds invalid values")
-    try:
-        name = data[_HEAD.size : start].decode("utf-8")
-    except UnicodeDecodeError:
-        raise TokenFileError("token file header holds an invalid model name") from None
-    payload = data[payload_start : payload_start + payload_size]
-    toks = torch.from_numpy(unpack_tokens(payload, count, bits))[None]
-    return TokenFile(toks, fingerprint, name, rate_in, rate_out, per_token, bits, num_samples)
 
 
 def _read_array(path: Path) -> Tensor:
@@ -310,15 +442,11 @@ def load_tokens(path: Union[str, Path], codec: Optional[nn.Module] = None) -> To
     if path.suffix in (".npy", ".pt"):
         token_file = TokenFile(_read_array(path))
     else:
+        read_header(path)  # magic and sizes checked before reading the file whole
         token_file = decode_bitstream(path.read_bytes())
     if codec is None:
         return token_file
-    if token_file.fingerprint and token_file.fingerprint != model_fingerprint(codec):
-        made_by = f" '{token_file.model_name}'" if token_file.model_name else ""
-        raise TokenFileError(
-            f"{path} was made by another model{made_by} ({token_file.bits_per_token} bits per "
-            f"token, {token_file.sample_rate_input} Hz); decode it with that model"
-        )
+    check_model(path, token_file, codec)
     low, high = int(token_file.toks.min()), int(token_file.toks.max())
     if low < 0 or high >= codec.codebook_size:
         raise TokenFileError(
@@ -326,6 +454,45 @@ def load_tokens(path: Union[str, Path], codec: Optional[nn.Module] = None) -> To
             f"[0, {codec.codebook_size})"
         )
     return token_file
+
+
+def check_model(path: Union[str, Path], token_file: TokenFile, codec: nn.Module) -> None:
+    """Raises ``TokenFileError`` if a bitstream's fingerprint is not ``codec``'s, or
+    if its rates, hop or bits are not ``codec``'s.
+
+    Arguments
+    ---------
+    path : str or Path
+        The file (for the message).
+    token_file : TokenFile
+        Its content or header.
+    codec : FocalCodec
+        The model that should read it.
+    """
+    if token_file.fingerprint and token_file.fingerprint != model_fingerprint(codec):
+        made_by = f" '{printable(token_file.model_name)}'" if token_file.model_name else ""
+        raise TokenFileError(
+            f"{path} was made by another model{made_by} ({token_file.bits_per_token} bits per "
+            f"token, {token_file.sample_rate_input} Hz); decode it with that model"
+        )
+    if token_file.fingerprint:
+        stated = (
+            token_file.sample_rate_input,
+            token_file.sample_rate_output,
+            token_file.samples_per_token,
+            token_file.bits_per_token,
+        )
+        actual = (
+            codec.sample_rate_input,
+            codec.sample_rate_output,
+            codec.samples_per_token,
+            codec.code_dim,
+        )
+        if stated != actual:
+            raise TokenFileError(
+                f"{path} states rates, hop and bits {stated} but its model has {actual}: "
+                "corrupted header"
+            )
 
 
 def save_tokens(
@@ -381,8 +548,29 @@ def save_tokens(
         if num_samples is None:
             num_samples = toks.shape[-1] * codec.samples_per_token
         data = encode_bitstream(toks, codec, num_samples, model_name)
-    path.write_bytes(data)
+    atomic_write_bytes(path, data)
     return len(data)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with control characters (terminal escapes, newlines) escaped.
+
+    Arguments
+    ---------
+    text : str
+        A string read from a file.
+
+    Returns
+    -------
+    text : str
+        Safe to print on a terminal; printable characters are kept.
+
+    Example
+    -------
+    >>> print(printable("model\x1b[2J\nname é"))
+    model\x1b[2J\nname é
+    """
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def nominal_payload_bytes(num_tokens: int, bits_per_token: int) -> int:

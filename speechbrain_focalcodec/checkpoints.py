@@ -1,5 +1,8 @@
 """Reading and writing codecs in the official FocalCodec checkpoint format.
 
+This module reads and writes files only: it does not know the codec (building a
+codec from its config is ``FocalCodec.from_config``, with ``codec_config``).
+
 A checkpoint is a directory (or Hugging Face repository) holding
 
 * ``config.json``: the names and constructor arguments of the five
@@ -17,31 +20,30 @@ Authors
 """
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.codec import FocalCodec
-from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
-from speechbrain_focalcodec.lobes.compressor import FocalCompressor
-from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
-from speechbrain_focalcodec.lobes.vocos import Vocos
-from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
-from speechbrain_focalcodec.lobes.wavlm import WavLM
+from speechbrain_focalcodec import hub
+from speechbrain_focalcodec.files import OutputError, atomic_path
 
 __all__ = [
+    "CONFIG_FILE",
+    "HPARAMS_FILE",
     "OFFICIAL_CHECKPOINTS",
+    "WEIGHTS_FILE",
     "CheckpointError",
-    "codec_config",
-    "codec_from_config",
-    "hparams_yaml",
-    "load_pretrained",
     "load_state_dict",
+    "read_config",
     "read_state_dict",
-    "save_pretrained",
+    "resolve_checkpoint",
+    "write_checkpoint",
 ]
 
 OFFICIAL_CHECKPOINTS = (
@@ -57,19 +59,9 @@ CONFIG_FILE = "config.json"
 HPARAMS_FILE = "hyperparams.yaml"
 WEIGHTS_FILE = "model.safetensors"
 LEGACY_WEIGHTS_FILE = "model.pt"
+# A config.json is a few kilobytes: anything much larger is not one.
+MAX_CONFIG_BYTES = 1 << 20
 
-# Component slots of config.json and the class names the official package writes.
-_SLOTS: Dict[str, Dict[str, Type[nn.Module]]] = {
-    "encoder": {"WavLM": WavLM},
-    "compressor": {"FocalEncoder": FocalCompressor},
-    "quantizer": {"BinarySphericalQuantizer": BinarySphericalQuantizer},
-    "decompressor": {"FocalDecoder": FocalDecompressor},
-    "decoder": {"Vocos": Vocos, "WaveNeXt": WaveNeXt},
-}
-# Arguments of the official constructors that only tune its implementation.
-_IGNORED_ARGS = {"encoder": ("max_cached_steps", "use_flex_attention")}
-# Arguments of our constructors that official configs never hold.
-_TRAINING_ONLY_ARGS = {"quantizer": ("entropy_loss_weight", "diversity_gamma")}
 # v0.0.1 tensors that the model does not use.
 _UNUSED_V001_KEYS = re.compile(r"^(encoder\.encoder\.norm\.(weight|bias)|quantizer\.mask)$")
 _HUB_ID = re.compile(r"^[\w\-.]+/[\w\-.]+$")
@@ -77,166 +69,6 @@ _HUB_ID = re.compile(r"^[\w\-.]+/[\w\-.]+$")
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be read or does not match the architecture."""
-
-
-# ------------------------------------------------------------------ config
-def codec_from_config(config: Mapping[str, Any]) -> FocalCodec:
-    """Builds a codec (random weights) from an official ``config.json`` dict.
-
-    Both the v0.0.1 and v0.0.2 spellings are accepted; unknown component names
-    or arguments raise a ``CheckpointError``.
-
-    Arguments
-    ---------
-    config : dict
-        Parsed ``config.json``.
-
-    Returns
-    -------
-    codec : FocalCodec
-
-    Example
-    -------
-    >>> codec = codec_from_config({
-    ...     "encoder_config": {"hidden_dims": [8] * 7, "num_layers": 1, "dim": 16,
-    ...                        "ffn_dim": 32, "num_heads": 2, "conv_pos": 4, "conv_pos_groups": 2},
-    ...     "compressor_config": {"input_dim": 16, "output_dim": 4, "hidden_dims": [8],
-    ...                           "downscale_factors": [1]},
-    ...     "quantizer_config": {"codebook_size": 16},
-    ...     "decompressor_config": {"input_dim": 4, "output_dim": 16, "hidden_dims": [8],
-    ...                             "upscale_factors": [1]},
-    ...     "decoder_name": "Vocos",
-    ...     "decoder_config": {"input_channels": 16, "num_layers": 1, "dim": 8, "ffn_dim": 8,
-    ...                        "padding": 3},
-    ... })
-    >>> codec.codebook_size, codec.sample_rate_output
-    (16, 16000)
-    """
-    defaults = {
-        "encoder": "WavLM",
-        "compressor": "FocalEncoder",
-        "quantizer": "BinarySphericalQuantizer",
-        "decompressor": "FocalDecoder",
-        "decoder": "WaveNeXt",
-    }
-    known = {f"{slot}_{suffix}" for slot in _SLOTS for suffix in ("name", "config")}
-    extra = sorted(set(config) - known)
-    if extra:
-        raise CheckpointError(f"Unknown entries in the codec config: {extra}")
-    parts = {}
-    for slot, classes in _SLOTS.items():
-        name = config.get(f"{slot}_name") or defaults[slot]
-        if name not in classes:
-            raise CheckpointError(f"Unsupported {slot} '{name}'; supported: {sorted(classes)}")
-        kwargs = dict(config.get(f"{slot}_config") or {})
-        if name == "Vocos":
-            # v0.0.1 spelling: `input_channels` was renamed, `padding` is implied.
-            if "input_channels" in kwargs:
-                kwargs.setdefault("input_dim", kwargs.pop("input_channels"))
-            kwargs.pop("padding", None)
-        for arg in _IGNORED_ARGS.get(slot, ()):
-            kwargs.pop(arg, None)
-        try:
-            parts[slot] = classes[name](**kwargs)
-        except TypeError as error:
-            raise CheckpointError(f"Invalid {slot}_config for {name}: {error}") from None
-    try:
-        return FocalCodec(**parts)
-    except ValueError as error:
-        raise CheckpointError(str(error)) from None
-
-
-def codec_config(codec: FocalCodec) -> Dict[str, Any]:
-    """The official ``config.json`` dict of a codec (v0.0.2 spelling).
-
-    Arguments
-    ---------
-    codec : FocalCodec
-
-    Returns
-    -------
-    config : dict
-    """
-    config: Dict[str, Any] = {}
-    for slot, classes in _SLOTS.items():
-        module = getattr(codec, slot)
-        (name,) = [name for name, cls in classes.items() if type(module) is cls]
-        kwargs = {
-            key: list(value) if isinstance(value, tuple) else value
-            for key, value in module.config.items()
-            if key not in _TRAINING_ONLY_ARGS.get(slot, ())
-        }
-        config[f"{slot}_name"] = name
-        config[f"{slot}_config"] = kwargs
-    return config
-
-
-def hparams_yaml(
-    config: Mapping[str, Any], weights_source: Optional[str] = None, title: str = "FocalCodec"
-) -> str:
-    """SpeechBrain ``hyperparams.yaml`` text that builds and loads a codec.
-
-    The yaml builds the five lobes with HyperPyYAML and loads the weights with
-    ``FocalCodecPretrainer`` for ``FocalCodecInterface.from_hparams``.
-
-    Arguments
-    ---------
-    config : dict
-        Official codec config (``codec_config(codec)`` or a ``config.json``).
-    weights_source : str, optional
-        Hugging Face repository or local directory of ``model.safetensors``;
-        None reads the weights next to the yaml (the ``from_hparams`` source).
-    title : str
-        First comment line.
-
-    Returns
-    -------
-    text : str
-    """
-    codec = codec_from_config(config) if "encoder_config" in config else None
-    if codec is None:
-        raise CheckpointError("hparams_yaml needs a full codec config")
-    config = codec_config(codec)
-    classes = {
-        "encoder": "speechbrain_focalcodec.lobes.WavLM",
-        "compressor": "speechbrain_focalcodec.lobes.FocalCompressor",
-        "quantizer": "speechbrain_focalcodec.lobes.BinarySphericalQuantizer",
-        "decompressor": "speechbrain_focalcodec.lobes.FocalDecompressor",
-        "decoder": f"speechbrain_focalcodec.lobes.{config['decoder_name']}",
-    }
-    source = "null" if weights_source is None else weights_source
-    lines = [
-        f"# {title}",
-        f"# {codec.sample_rate_input} Hz in, {codec.sample_rate_output} Hz out, "
-        f"{codec.token_rate:g} tokens/s, {codec.codebook_size} codes, "
-        f"{codec.bitrate / 1000:.2f} kbps, {'causal' if codec.causal else 'non-causal'}.",
-        "# Load with speechbrain_focalcodec.inference.FocalCodecInterface.from_hparams.",
-        "",
-        "# Hugging Face repository id or local directory holding model.safetensors;",
-        "# null = next to this file (the `source` given to from_hparams).",
-        f"weights_source: {source}",
-        f"sample_rate: {codec.sample_rate_input}",
-        f"sample_rate_output: {codec.sample_rate_output}",
-        "",
-    ]
-    for slot, class_path in classes.items():
-        lines.append(f"{slot}: !new:{class_path}")
-        for key, value in config[f"{slot}_config"].items():
-            lines.append(f"    {key}: {json.dumps(value)}")
-        lines.append("")
-    lines += [
-        "codec: !new:speechbrain_focalcodec.FocalCodec",
-        *[f"    {slot}: !ref <{slot}>" for slot in classes],
-        "",
-        "modules:",
-        "    codec: !ref <codec>",
-        "",
-        "pretrainer: !new:speechbrain_focalcodec.inference.FocalCodecPretrainer",
-        "    codec: !ref <codec>",
-        "    source: !ref <weights_source>",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------- state dict
@@ -272,8 +104,43 @@ def _from_v001_layout(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     return renamed
 
 
-def load_state_dict(codec: FocalCodec, state_dict: Mapping[str, Tensor]) -> None:
+def check_weights(state_dict: Mapping[str, Tensor]) -> None:
+    """Refuses tensors that are not floating point or hold NaN or infinite values.
+
+    Arguments
+    ---------
+    state_dict : dict
+        Tensors by name.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first bad tensors.
+
+    Example
+    -------
+    >>> try:
+    ...     check_weights({"w": torch.tensor([1.0, float("nan")])})
+    ... except CheckpointError as error:
+    ...     print(error)
+    Invalid weights: w holds NaN or infinite values
+    """
+    problems = []
+    for key, value in state_dict.items():
+        if not value.is_floating_point():
+            problems.append(f"{key} has dtype {str(value.dtype).replace('torch.', '')}")
+        elif value.device.type != "meta" and not bool(torch.isfinite(value).all()):
+            problems.append(f"{key} holds NaN or infinite values")
+    if problems:
+        more = f"; ... ({len(problems)} in all)" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        raise CheckpointError(f"Invalid weights: {shown}")
+
+
+def load_state_dict(codec: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
     """Loads a state dict (either official layout) strictly into ``codec``.
+
+    Every tensor must be floating point and finite (``check_weights``).
 
     Arguments
     ---------
@@ -285,7 +152,7 @@ def load_state_dict(codec: FocalCodec, state_dict: Mapping[str, Tensor]) -> None
     Raises
     ------
     CheckpointError
-        Naming the missing, unexpected and misshaped tensors.
+        Naming the missing, unexpected, misshaped and invalid tensors.
     """
     if _is_v001_layout(state_dict):
         state_dict = _from_v001_layout(state_dict)
@@ -308,6 +175,7 @@ def load_state_dict(codec: FocalCodec, state_dict: Mapping[str, Tensor]) -> None
                 shown = ", ".join(keys[:10]) + (" ..." if len(keys) > 10 else "")
                 lines.append(f"  {len(keys)} {title}: {shown}")
         raise CheckpointError("\n".join(lines))
+    check_weights(state_dict)
     codec.load_state_dict(dict(state_dict), strict=True)
 
 
@@ -348,14 +216,58 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, Tensor]:
 
 
 # ------------------------------------------------------------ directories
-def _read_config(path: Path) -> Dict[str, Any]:
+def read_config(path: Union[str, Path]) -> Dict[str, Any]:
+    """Reads a ``config.json`` (UTF-8 JSON object; its content is checked by
+    ``codec_config.validate_config``).
+
+    Arguments
+    ---------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    config : dict
+
+    Raises
+    ------
+    CheckpointError
+        For a file that is unreadable, too large, not UTF-8, not JSON or not an object.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "config.json"
+    >>> _ = path.write_bytes(b"\\xff\\xfe")
+    >>> try:
+    ...     read_config(path)
+    ... except CheckpointError as error:
+    ...     print(str(error).split(": ", 1)[1])
+    not UTF-8 text (byte 0xff at position 0)
+    """
+    path = Path(path)
     try:
-        with open(path, encoding="utf-8") as stream:
-            config = json.load(stream)
-    except (OSError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"Cannot read codec config {path}: {error}") from None
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        reason = error.strerror or error
+        raise CheckpointError(f"Cannot read codec config {path}: {reason}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CheckpointError(
+            f"Cannot read codec config {path}: larger than {MAX_CONFIG_BYTES} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CheckpointError(
+            f"Cannot read codec config {path}: not UTF-8 text (byte 0x{data[error.start]:02x} "
+            f"at position {error.start})"
+        ) from None
+    try:
+        config = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(f"Cannot read codec config {path}: invalid JSON ({error})") from None
     if not isinstance(config, dict):
-        raise CheckpointError(f"{path} must hold a JSON object")
+        raise CheckpointError(f"Cannot read codec config {path}: it must hold a JSON object")
     return config
 
 
@@ -378,78 +290,125 @@ def _resolve_local(source: Path) -> Optional[Tuple[Path, Path]]:
 
 
 def _download(repo_id: str, **hub_kwargs: Any) -> Tuple[Path, Path]:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
+    """(config, weights) of a Hub repository, fetched or from the cache."""
     try:
-        config = hf_hub_download(repo_id, CONFIG_FILE, **hub_kwargs)
+        config = hub.download(repo_id, CONFIG_FILE, **hub_kwargs)
         try:
-            weights = hf_hub_download(repo_id, WEIGHTS_FILE, **hub_kwargs)
-        except EntryNotFoundError:
-            weights = hf_hub_download(repo_id, LEGACY_WEIGHTS_FILE, **hub_kwargs)
-    except Exception as error:
+            weights = hub.download(repo_id, WEIGHTS_FILE, **hub_kwargs)
+        except hub.HubError as error:
+            if error.kind not in ("not_found", "offline", "unreachable"):
+                raise
+            try:  # v0.0.1 repositories may hold model.pt only
+                weights = hub.download(repo_id, LEGACY_WEIGHTS_FILE, **hub_kwargs)
+            except hub.HubError:
+                raise error from None
+    except hub.HubError as error:
+        official = ", ".join(OFFICIAL_CHECKPOINTS)
         raise CheckpointError(
-            f"Cannot fetch '{repo_id}' from the Hugging Face Hub ({type(error).__name__}: "
-            f"{error}). Official checkpoints: {', '.join(OFFICIAL_CHECKPOINTS)}. Offline, "
-            "pass a local directory holding config.json and model.safetensors."
+            f"Cannot load the codec: {error}. Official checkpoints: {official}"
         ) from None
-    return Path(config), Path(weights)
+    return config, weights
 
 
-def load_pretrained(source: Union[str, Path], **hub_kwargs: Any) -> FocalCodec:
-    """Loads a codec from a local checkpoint or a Hugging Face repository.
+def resolve_checkpoint(source: Union[str, Path], **hub_kwargs: Any) -> Tuple[Path, Path]:
+    """Local paths of the config and weights of a checkpoint.
 
     Arguments
     ---------
     source : str or Path
-        Local directory, local ``<name>.json`` (weights in
-        ``<name>.safetensors``) or Hugging Face repository id.
+        Local directory, local ``<name>.json`` (weights in ``<name>.safetensors``)
+        or Hugging Face repository id (downloaded through ``huggingface_hub``,
+        which honours ``HF_ENDPOINT`` and ``HF_HUB_OFFLINE``).
     **hub_kwargs : dict
         Forwarded to ``huggingface_hub.hf_hub_download``.
 
     Returns
     -------
-    codec : FocalCodec
-        In eval mode, on the CPU.
+    config : pathlib.Path
+    weights : pathlib.Path
+
+    Raises
+    ------
+    CheckpointError
+        In one line: not a checkpoint, not found on the Hub, server error, offline.
     """
     local = _resolve_local(Path(source))
     if local is not None:
-        config_path, weights_path = local
-    elif _HUB_ID.match(str(source)):
-        config_path, weights_path = _download(str(source), **hub_kwargs)
-    else:
-        raise CheckpointError(
-            f"'{source}' is neither a local checkpoint (directory with {CONFIG_FILE} "
-            f"and {WEIGHTS_FILE}) nor a Hugging Face repository id"
-        )
-    codec = codec_from_config(_read_config(config_path))
-    load_state_dict(codec, read_state_dict(weights_path))
-    return codec.eval()
+        return local
+    if _HUB_ID.match(str(source)):
+        return _download(str(source), **hub_kwargs)
+    raise CheckpointError(
+        f"'{source}' is neither a local checkpoint (directory with {CONFIG_FILE} "
+        f"and {WEIGHTS_FILE}) nor a Hugging Face repository id"
+    )
 
 
-def save_pretrained(codec: FocalCodec, directory: Union[str, Path]) -> None:
-    """Writes ``config.json``, ``model.safetensors`` and ``hyperparams.yaml``.
+def _write_files(folder: Path, config: Mapping[str, Any], hparams: str, state: dict) -> None:
+    from safetensors.torch import save_file
 
-    The directory then loads with ``FocalCodec.from_pretrained`` (and the
-    official package) and with ``FocalCodecInterface.from_hparams``.
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (folder / HPARAMS_FILE).write_text(hparams, encoding="utf-8")
+    save_file(state, str(folder / WEIGHTS_FILE))
+    for name in (CONFIG_FILE, HPARAMS_FILE, WEIGHTS_FILE):
+        os.chmod(folder / name, 0o644 & ~_umask())
+
+
+def write_checkpoint(
+    directory: Union[str, Path],
+    config: Mapping[str, Any],
+    hparams: str,
+    state_dict: Mapping[str, Tensor],
+) -> None:
+    """Writes ``config.json``, ``hyperparams.yaml`` and ``model.safetensors``, all or none.
+
+    The three files are written in a temporary sibling folder, then renamed
+    into place: a new directory appears whole; in an existing one, the files
+    are replaced only once all three are written (other files are kept). The
+    files get the usual permissions (0644 minus the umask).
 
     Arguments
     ---------
-    codec : FocalCodec
-        Codec to save.
     directory : str or Path
         Output directory (created if needed).
-    """
-    from safetensors.torch import save_file
+    config : dict
+        ``config.json`` content.
+    hparams : str
+        ``hyperparams.yaml`` text.
+    state_dict : dict
+        Tensors to save.
 
+    Raises
+    ------
+    OutputError
+        In one line, when the directory cannot be written (full disk...).
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = codec_config(codec)
-    with open(directory / CONFIG_FILE, "w", encoding="utf-8") as stream:
-        json.dump(config, stream, indent=2)
-    with open(directory / HPARAMS_FILE, "w", encoding="utf-8") as stream:
-        stream.write(hparams_yaml(config))
-    state_dict = {
-        key: value.detach().cpu().contiguous() for key, value in codec.state_dict().items()
-    }
-    save_file(state_dict, str(directory / WEIGHTS_FILE))
+    state = {key: value.detach().cpu().contiguous() for key, value in state_dict.items()}
+    if not directory.exists():
+        with atomic_path(directory) as temporary:
+            temporary.unlink()
+            temporary.mkdir()
+            _write_files(temporary, config, hparams, state)
+            os.chmod(temporary, 0o777 & ~_umask())
+        return
+    if not directory.is_dir():
+        raise OutputError(f"cannot write {directory}: it exists and is not a directory")
+    try:
+        temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    except OSError as error:
+        raise OutputError(f"cannot write {directory}: {error.strerror or error}") from None
+    try:
+        _write_files(temporary, config, hparams, state)
+        for name in (WEIGHTS_FILE, CONFIG_FILE, HPARAMS_FILE):
+            os.replace(temporary / name, directory / name)
+    except OSError as error:
+        reason = "No space left on device" if error.errno == 28 else error.strerror or error
+        raise OutputError(f"cannot write {directory}: {reason}") from None
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

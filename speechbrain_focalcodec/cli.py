@@ -16,8 +16,11 @@ Examples::
 ``focalcodec-extract-tokens`` commands under one name (their own options).
 
 ``--model`` takes a Hugging Face id or a local directory (config.json and
-model.safetensors). Any error prints one line and exits with status 1 (2 for
-command-line usage errors); ``--debug`` shows the traceback instead.
+model.safetensors). Every subcommand shares one option vocabulary
+(``speechbrain_focalcodec.command_line``). Existing outputs are kept unless
+``--force``; an output that is an input, or two inputs writing one output, are
+refused before anything is written. Any error prints one line and exits with
+status 1 (2 for command-line usage errors); ``--debug`` shows the traceback.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -28,7 +31,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -42,9 +45,27 @@ from speechbrain_focalcodec.audio_files import (
 )
 from speechbrain_focalcodec.bitstream import (
     BITSTREAM_SUFFIX,
+    check_model,
     load_tokens,
     model_fingerprint,
+    printable,
+    read_header,
     save_tokens,
+)
+from speechbrain_focalcodec.command_line import (
+    PROG,
+    CommandError,
+    add_common_options,
+    add_option,
+    check_outputs,
+    expected,
+    non_negative_seconds,
+    parse,
+    positive_int,
+    positive_seconds,
+    report,
+    run_command,
+    usage_status,
 )
 from speechbrain_focalcodec.long_audio import iter_decode, iter_encode
 from speechbrain_focalcodec.voice_conversion import (
@@ -56,19 +77,18 @@ from speechbrain_focalcodec.voice_conversion import (
 __all__ = ["build_parser", "main"]
 
 TOKEN_SUFFIXES = (BITSTREAM_SUFFIX, ".npy", ".pt")
-PROG = "focalcodec"
 
 
 def _evaluate(argv: Sequence[str]) -> int:
     from speechbrain_focalcodec.evaluation.evaluate import main as evaluate_main
 
-    return evaluate_main(argv)
+    return evaluate_main(argv, prog=f"{PROG} evaluate")
 
 
 def _extract_tokens(argv: Sequence[str]) -> int:
     from speechbrain_focalcodec.extraction import main as extraction_main
 
-    return extraction_main(argv)
+    return extraction_main(argv, prog=f"{PROG} extract-tokens")
 
 
 # Subcommands with their own parsers, imported only when used.
@@ -78,10 +98,6 @@ DELEGATED = {
 }
 
 
-class CommandError(Exception):
-    """A command cannot be carried out (reported as one line)."""
-
-
 # ------------------------------------------------------------------ helpers
 def _load_codec(args: argparse.Namespace) -> nn.Module:
     from huggingface_hub.utils import logging as hub_logging
@@ -89,24 +105,26 @@ def _load_codec(args: argparse.Namespace) -> nn.Module:
     from speechbrain_focalcodec.codec import FocalCodec
 
     hub_logging.set_verbosity_error()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     codec = FocalCodec.from_pretrained(args.model)
     return codec.to(args.device).eval()
 
 
-def _plan(inputs: Sequence[str], output: str, suffixes: Sequence[str], suffix: str) -> List[tuple]:
-    """(input, output) pairs: one file to one file, or many files into a folder."""
-    files = expand_inputs(inputs, suffixes)
+def _plan(
+    args: argparse.Namespace, suffixes: Sequence[str], suffix: str
+) -> List[Tuple[Path, Path]]:
+    """(input, output) pairs: one file to one file, or many files into a folder;
+    checked (``command_line.check_outputs``) before anything is written."""
+    files = expand_inputs(args.inputs, suffixes)
     if not files:
         raise CommandError(f"no input files with suffix {', '.join(suffixes)} found")
-    out = Path(output)
-    single = len(inputs) == 1 and Path(inputs[0]).is_file()
+    out = Path(args.output)
+    single = len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
     if single and out.suffix and not out.is_dir():
-        return [(files[0][0], out)]
+        return check_outputs([(files[0][0], out)], args.force)
     if out.is_file() or (len(files) > 1 and out.suffix.lower() == suffix):
         raise CommandError(f"{len(files)} inputs need an output folder, not the file {out}")
-    return [(path, out / relative.with_suffix(suffix)) for path, relative in files]
+    pairs = [(path, out / relative.with_suffix(suffix)) for path, relative in files]
+    return check_outputs(pairs, args.force)
 
 
 def _run_all(
@@ -116,19 +134,36 @@ def _run_all(
     from tqdm import tqdm
 
     failures = 0
+    # One file: a bar over its segments, when it has several.
+    args.segment_progress = len(pairs) == 1 and not args.quiet
     bar = tqdm(pairs, unit="file", disable=args.quiet or len(pairs) < 2, file=sys.stderr)
     for source, target in bar:
         try:
             work(source, target)
         except Exception as error:
-            if args.debug or not _expected(error):
+            if args.debug or not expected(error):
                 raise
             failures += 1
             message = str(error)
-            _report(message if str(source) in message else f"{source}: {message}")
+            report(message if str(source) in message else f"{source}: {message}")
     if failures and len(pairs) > 1:
-        _report(f"{failures} of {len(pairs)} files failed")
+        report(f"{failures} of {len(pairs)} files failed")
     return 1 if failures else 0
+
+
+def _progress(
+    pieces: Iterable[Tensor], seconds: float, seconds_of: Callable[[Tensor], float], show: bool
+) -> Iterator[Tensor]:
+    """``pieces``, with a bar in seconds of audio when ``show`` (one long file)."""
+    if not show:
+        yield from pieces
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=round(seconds, 1), unit="s", file=sys.stderr, leave=False) as bar:
+        for piece in pieces:
+            bar.update(round(seconds_of(piece), 1))
+            yield piece
 
 
 def _write(path: Path, pieces: Iterable[Tensor], sample_rate: int, length: Optional[int]) -> None:
@@ -152,6 +187,8 @@ def _encode_file(codec: nn.Module, path: Path, args: argparse.Namespace) -> Tupl
         return reader.read(start, stop).to(args.device)
 
     pieces = iter_encode(codec, read, reader.num_samples, args.segment, args.context)
+    show = getattr(args, "segment_progress", False) and reader.duration() > args.segment
+    pieces = _progress(pieces, reader.duration(), lambda t: t.shape[1] / codec.token_rate, show)
     return torch.cat(list(pieces), dim=1), reader.num_samples
 
 
@@ -160,25 +197,28 @@ def _output_length(codec: nn.Module, num_samples: int) -> int:
 
 
 def _decode_pieces(codec: nn.Module, toks: Tensor, args: argparse.Namespace, converter=None):
-    return iter_decode(codec, toks, args.segment, args.context, converter=converter)
+    pieces = iter_decode(codec, toks, args.segment, args.context, converter=converter)
+    rate = codec.sample_rate_output
+    seconds = toks.shape[1] / codec.token_rate
+    show = getattr(args, "segment_progress", False) and seconds > args.segment
+    return _progress(pieces, seconds, lambda sig: sig.shape[-1] / rate, show)
 
 
 # ----------------------------------------------------------------- commands
 def _cmd_encode(args: argparse.Namespace) -> int:
     suffix = f".{args.format}"
-    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, suffix)
+    pairs = _plan(args, AUDIO_SUFFIXES, suffix)
     codec = _load_codec(args)
 
     def work(source: Path, target: Path) -> None:
         toks, num_samples = _encode_file(codec, source, args)
-        target.parent.mkdir(parents=True, exist_ok=True)
         save_tokens(target, toks.cpu(), codec, num_samples, model_name=args.model)
 
     return _run_all(pairs, work, args)
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    pairs = _plan(args.inputs, args.output, TOKEN_SUFFIXES, ".wav")
+    pairs = _plan(args, TOKEN_SUFFIXES, ".wav")
     codec = _load_codec(args)
 
     def work(source: Path, target: Path) -> None:
@@ -194,7 +234,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_resynth(args: argparse.Namespace) -> int:
-    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, ".wav")
+    pairs = _plan(args, AUDIO_SUFFIXES, ".wav")
     codec = _load_codec(args)
 
     def work(source: Path, target: Path) -> None:
@@ -226,7 +266,7 @@ def _build_converter(codec: nn.Module, args: argparse.Namespace, source_toks: Op
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    pairs = _plan(args.inputs, args.output, AUDIO_SUFFIXES, ".wav")
+    pairs = _plan(args, AUDIO_SUFFIXES, ".wav")
     codec = _load_codec(args)
     shared = _build_converter(codec, args, None) if args.method == "knn" else None
 
@@ -247,6 +287,8 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             f"{args.model} is not a causal model; streaming needs FocalCodec-Stream "
             "(e.g. lucadellalib/focalcodec_50hz_4k_causal)"
         )
+    if args.output:
+        check_outputs([(Path(args.input), Path(args.output))], args.force)
     reader = AudioFileReader(args.input, codec.sample_rate_input)
     converter = _build_converter(codec, args, None) if args.reference else None
     encoder = codec.stream_encoder()
@@ -300,15 +342,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for name, value in rows:
             print(f"{name:>22}: {value}")
     for path, _ in expand_inputs(args.files, TOKEN_SUFFIXES):
-        token_file = load_tokens(path, codec)
-        toks = token_file.toks
-        line = f"{path}: {toks.shape[-1]} tokens"
+        if path.suffix in (".npy", ".pt"):
+            token_file = load_tokens(path, codec)
+        else:  # the header only: constant memory whatever the file
+            token_file = read_header(path)
+            if codec is not None:
+                check_model(path, token_file, codec)
+        line = f"{path}: {token_file.num_tokens} tokens"
         if token_file.fingerprint:
             seconds = token_file.num_samples / token_file.sample_rate_input
             line += (
                 f", {seconds:.2f} s at {token_file.sample_rate_input} Hz, "
                 f"{token_file.bits_per_token} bits per token, model "
-                f"'{token_file.model_name}' ({token_file.fingerprint.hex()})"
+                f"'{printable(token_file.model_name)}' ({token_file.fingerprint.hex()})"
             )
         print(line)
     if codec is None and not args.files:
@@ -318,32 +364,32 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``focalcodec``."""
+    """The argument parser of ``focalcodec``.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
     parser = argparse.ArgumentParser(
         prog=PROG, description="FocalCodec low-bitrate speech codec (SpeechBrain)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help_text: str, model_required: bool = True) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, model: str = "required", force: bool = True):
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument(
-            "--model",
-            required=model_required,
-            help="Hugging Face id (e.g. lucadellalib/focalcodec_50hz) or local directory",
-        )
-        sub.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-        sub.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
-        sub.add_argument("--quiet", action="store_true", help="no progress bar")
-        sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        add_common_options(sub, model=model, force=force)
         return sub
 
     def long_audio(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "--segment", type=float, default=20.0, help="seconds per segment (default: 20)"
+            "--segment",
+            type=positive_seconds,
+            default=20.0,
+            help="seconds per segment (default: 20)",
         )
         sub.add_argument(
             "--context",
-            type=float,
+            type=non_negative_seconds,
             default=5.0,
             help="seconds of context around segments of offline models (default: 5)",
         )
@@ -386,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="knn",
             help="kNN-VC or linear optimal transport (default: knn)",
         )
-        sub.add_argument("--topk", type=int, default=4, help="kNN neighbours (default: 4)")
+        sub.add_argument("--topk", type=positive_int, default=4, help="kNN neighbours (default: 4)")
         sub.add_argument(
             "--matching",
             choices=["feats", "qfeats"],
@@ -403,26 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("stream", "chunk-by-chunk round trip with a causal model, with latency")
     sub.add_argument("input", help="audio file")
     sub.add_argument("--output", help="write the streamed reconstruction here")
-    sub.add_argument("--chunks", type=int, default=1, help="chunks per step (default: 1)")
+    add_option(sub, "--chunks", type=positive_int, default=1, help="chunks per step (default: 1)")
     conversion(sub, required=False)
     sub.set_defaults(run=_cmd_stream)
 
-    sub = command("info", "model rates, codebook, bitrate, size; token file headers", False)
+    sub = command(
+        "info", "model rates, codebook, bitrate, size; token file headers", "optional", False
+    )
     sub.add_argument("files", nargs="*", help="token files to describe")
     sub.set_defaults(run=_cmd_info)
 
     for name, (_, help_text) in DELEGATED.items():  # listed in --help; parsed in main
         commands.add_parser(name, help=f"{help_text} (see: {PROG} {name} --help)")
     return parser
-
-
-def _expected(error: BaseException) -> bool:
-    """Errors caused by the inputs, reported in one line."""
-    return isinstance(error, (CommandError, ValueError, TypeError, OSError, RuntimeError))
-
-
-def _report(message: str) -> None:
-    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -436,29 +475,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns
     -------
     status : int
-        0 on success, 1 on error, 2 on usage error.
+        0 on success, 1 on error, 2 on usage error, 130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in DELEGATED:
         return DELEGATED[argv[0]][0](argv[1:])
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    try:
+    status, args = usage_status(lambda: parse(parser, argv))
+    if args is None:
+        return status
+
+    def work(args: argparse.Namespace) -> int:
         with torch.no_grad():
             return args.run(args)
-    except KeyboardInterrupt:
-        _report("interrupted")
-        return 130
-    except Exception as error:
-        if args.debug:
-            raise
-        if not _expected(error):
-            error = f"unexpected {type(error).__name__}: {error} (rerun with --debug)"
-        _report(error)
-        return 1
+
+    return run_command(work, args)
 
 
 if __name__ == "__main__":

@@ -32,18 +32,22 @@ import torch
 from speechbrain.utils.checkpoints import mark_as_transfer, register_checkpoint_hooks
 from torch import Tensor, nn
 
+from speechbrain_focalcodec import checkpoints
+from speechbrain_focalcodec.codec_config import build_components, codec_config, hparams_yaml
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
 from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
 from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
+from speechbrain_focalcodec.long_audio import encode_batch_long, is_long
 from speechbrain_focalcodec.ops.capability import tracing
 from speechbrain_focalcodec.ops.padding import (
     check_lens,
     lens_to_counts,
     padding_mask,
 )
+from speechbrain_focalcodec.voice_conversion import knn_convert
 
 if TYPE_CHECKING:  # pragma: no cover
     from speechbrain_focalcodec.streaming import StreamDecoder, StreamEncoder
@@ -94,6 +98,10 @@ class FocalCodec(nn.Module):
     >>> codec.sig_to_sig(sig, lens).shape
     torch.Size([2, 16000])
     """
+
+    #: Longest input (seconds) that ``sig_to_toks`` / ``sig_to_codes`` encode whole;
+    #: longer ones go through ``long_audio.encode_batch_long`` (None: never).
+    max_whole_seconds: Optional[float] = 60.0
 
     def __init__(
         self,
@@ -172,7 +180,9 @@ class FocalCodec(nn.Module):
 
     @property
     def chunk_size(self) -> int:
-        """Input samples per streaming chunk (one frame plus the lookahead)."""
+        """Input samples per streaming chunk (one frame plus the lookahead, in
+        samples; ``chunk_size`` means samples everywhere in the package, frame
+        counts are ``chunk_frames``)."""
         return self.encoder.chunk_size
 
     @property
@@ -348,11 +358,22 @@ class FocalCodec(nn.Module):
         toks : torch.Tensor
             ``[B, tokens]`` int64 in ``[0, codebook_size)``, token 0 past each
             item's end; relative lengths ``toks_lens(lens, samples)``.
+
+        Inputs longer than ``max_whole_seconds`` (default 60 s; attention makes
+        the whole-input cost quadratic) are tokenized item by item in 20 s
+        segments with 5 s of context (``long_audio.encode_batch_long``), in
+        constant memory; set ``codec.max_whole_seconds = None`` to always
+        encode whole.
         """
+        if is_long(self, sig):  # constant memory (see ``max_whole_seconds``)
+            return encode_batch_long(self, sig, lens)
         return self.quantizer.lats_to_toks(self.sig_to_lats(sig, lens))
 
     def sig_to_codes(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Waveform ``[B, samples]`` -> codes ``[B, tokens, D]``."""
+        """Waveform ``[B, samples]`` -> codes ``[B, tokens, D]`` (long inputs: see
+        ``max_whole_seconds``)."""
+        if is_long(self, sig):
+            return self.toks_to_codes(encode_batch_long(self, sig, lens))
         return self.quantizer.lats_to_codes(self.sig_to_lats(sig, lens))
 
     def sig_to_qfeats(self, sig: Tensor, lens: Optional[Tensor] = None) -> Tensor:
@@ -415,15 +436,25 @@ class FocalCodec(nn.Module):
         lats, lats_lens = self._compress(feats, lens)
         return self._decompress(self.quantizer.lats_to_codes(lats), lats_lens)
 
-    def feats_to_sig(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+    def feats_to_sig(
+        self,
+        feats: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
         """Features ``[B, frames, dim]`` (encoder or decompressed) -> waveform.
 
         Decoding continuous encoder features skips the quantizer (the
         decoder's training condition). The output has ``frames * hop``
-        samples per item.
+        samples per item. With ``matching_set``, the official kNN voice
+        conversion is applied first (``voice_conversion.knn_convert``; the
+        ``voice_conversion`` module has the fuller API).
         """
         feats = self._check_features(feats, "feats", self.decoder.input_dim, lens)
-        return self._decode(feats, lens)
+        return self._decode(knn_convert(feats, matching_set, topk, num_splits), lens)
 
     # -------------------------------------------------------- lats -> any
     def lats_to_toks(self, lats: Tensor) -> Tensor:
@@ -449,7 +480,15 @@ class FocalCodec(nn.Module):
         codes = self.quantizer.toks_to_codes(self._check_toks(toks, lens)).to(self._dtype)
         return self._decompress(codes, lens)
 
-    def toks_to_sig(self, toks: Tensor, lens: Optional[Tensor] = None) -> Tensor:
+    def toks_to_sig(
+        self,
+        toks: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
         """Tokens -> waveform.
 
         Arguments
@@ -458,6 +497,15 @@ class FocalCodec(nn.Module):
             ``[B, tokens]`` integers in ``[0, codebook_size)``.
         lens : torch.Tensor, optional
             Relative lengths of the tokens ``[B]`` (see ``toks_lens``).
+        matching_set : torch.Tensor, optional
+            Official kNN voice conversion: target-speaker features
+            ``[num_points, dim]``; each decompressed frame is replaced by the
+            mean of its ``topk`` nearest neighbours (cosine), searched in
+            ``num_splits`` parts (``voice_conversion.knn_convert``).
+        topk : int
+            Neighbours averaged per frame.
+        num_splits : int
+            Parts of the matching set searched one at a time (memory).
 
         Returns
         -------
@@ -465,7 +513,8 @@ class FocalCodec(nn.Module):
             ``[B, tokens * samples_per_token]`` at ``sample_rate_output``, with
             the tokens' relative lengths (zeros past each item's end).
         """
-        return self._decode(self.toks_to_qfeats(toks, lens), lens)
+        qfeats = self.toks_to_qfeats(toks, lens)
+        return self._decode(knn_convert(qfeats, matching_set, topk, num_splits), lens)
 
     # ------------------------------------------------------- codes -> any
     def codes_to_toks(self, codes: Tensor) -> Tensor:
@@ -477,42 +526,91 @@ class FocalCodec(nn.Module):
         codes = self._check_features(codes, "codes", self.code_dim, lens)
         return self._decompress(codes, lens)
 
-    def codes_to_sig(self, codes: Tensor, lens: Optional[Tensor] = None) -> Tensor:
-        """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output``."""
-        return self._decode(self.codes_to_qfeats(codes, lens), lens)
+    def codes_to_sig(
+        self,
+        codes: Tensor,
+        lens: Optional[Tensor] = None,
+        *,
+        matching_set: Optional[Tensor] = None,
+        topk: int = 4,
+        num_splits: int = 1,
+    ) -> Tensor:
+        """Codes ``[B, tokens, D]`` -> waveform at ``sample_rate_output`` (with
+        ``matching_set``: kNN voice conversion, as ``toks_to_sig``)."""
+        qfeats = self.codes_to_qfeats(codes, lens)
+        return self._decode(knn_convert(qfeats, matching_set, topk, num_splits), lens)
 
     # --------------------------------------------------------- streaming
-    def stream_encoder(self, batch_size: int = 1) -> "StreamEncoder":
+    def stream_encoder(self, batch_size: int = 1, warmup: bool = False) -> "StreamEncoder":
         """Stateful encoder of ``batch_size`` streams (causal codecs only).
 
         See ``speechbrain_focalcodec.streaming.StreamEncoder``: ``enc(chunk)``
         maps ``[batch_size, k * chunk_size]`` samples to ``[batch_size, k * 4]``
-        tokens, ``enc.flush(tail)`` ends the streams, ``enc.reset()`` restarts them.
+        tokens, ``enc.flush(tail)`` ends the streams, ``enc.reset()`` restarts
+        them (``enc.reset(slots)`` only some); ``warmup=True`` runs
+        ``enc.warmup()`` so that the first chunk is not late.
         """
         from speechbrain_focalcodec.streaming import StreamEncoder
 
-        return StreamEncoder(self, batch_size)
+        return StreamEncoder(self, batch_size, warmup)
 
     def stream_decoder(
-        self, batch_size: int = 1, converter: Optional[Callable[[Tensor], Tensor]] = None
+        self,
+        batch_size: int = 1,
+        converter: Optional[Callable[[Tensor], Tensor]] = None,
+        warmup: bool = False,
     ) -> "StreamDecoder":
         """Stateful decoder of ``batch_size`` streams (causal codecs only).
 
         See ``speechbrain_focalcodec.streaming.StreamDecoder``: ``dec(toks)``
         maps ``[batch_size, k * 4]`` tokens to waveform chunks; ``converter``
-        (e.g. a ``KNNVoiceConverter``) transforms the decompressed features.
+        (e.g. a ``KNNVoiceConverter``) transforms the decompressed features;
+        ``warmup`` as for ``stream_encoder``.
         """
         from speechbrain_focalcodec.streaming import StreamDecoder
 
-        return StreamDecoder(self, batch_size, converter)
+        return StreamDecoder(self, batch_size, converter, warmup)
 
     # ----------------------------------------------------------- loading
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "FocalCodec":
-        """Builds a randomly initialized codec from an official ``config.json`` dict."""
-        from speechbrain_focalcodec.checkpoints import codec_from_config
+        """Builds a randomly initialized codec from an official ``config.json`` dict.
 
-        return codec_from_config(config)
+        The config is validated completely first (``codec_config.validate_config``).
+
+        Arguments
+        ---------
+        config : dict
+            Parsed ``config.json`` (v0.0.1 or v0.0.2 spelling).
+
+        Returns
+        -------
+        codec : FocalCodec
+
+        Raises
+        ------
+        CheckpointError
+            Naming every invalid field.
+
+        Example
+        -------
+        >>> from speechbrain_focalcodec.tiny import tiny_config
+        >>> FocalCodec.from_config(tiny_config("25hz")).token_rate
+        25.0
+        """
+        try:
+            return cls(**build_components(config))
+        except ValueError as error:
+            raise checkpoints.CheckpointError(f"Invalid codec config: {error}") from None
+
+    def to_config(self) -> Dict[str, Any]:
+        """The official ``config.json`` dict of this codec (see ``codec_config``).
+
+        Returns
+        -------
+        config : dict
+        """
+        return codec_config(self)
 
     @classmethod
     def from_pretrained(cls, source: Union[str, Path], **hub_kwargs: Any) -> "FocalCodec":
@@ -531,10 +629,16 @@ class FocalCodec(nn.Module):
         Returns
         -------
         codec : FocalCodec
-        """
-        from speechbrain_focalcodec.checkpoints import load_pretrained
 
-        return load_pretrained(source, **hub_kwargs)
+        Raises
+        ------
+        CheckpointError
+            In one line, for anything that prevents loading.
+        """
+        config_path, weights_path = checkpoints.resolve_checkpoint(source, **hub_kwargs)
+        codec = cls.from_config(checkpoints.read_config(config_path))
+        checkpoints.load_state_dict(codec, checkpoints.read_state_dict(weights_path))
+        return codec.eval()
 
     @mark_as_transfer
     def load_weights(self, path: Union[str, Path]) -> None:
@@ -548,22 +652,20 @@ class FocalCodec(nn.Module):
         path : str or Path
             Weights file.
         """
-        from speechbrain_focalcodec.checkpoints import load_state_dict, read_state_dict
-
-        load_state_dict(self, read_state_dict(path))
+        checkpoints.load_state_dict(self, checkpoints.read_state_dict(path))
 
     def save_pretrained(self, directory: Union[str, Path]) -> None:
         """Writes ``config.json`` and ``model.safetensors`` (official layout)
-        and a SpeechBrain ``hyperparams.yaml``.
+        and a SpeechBrain ``hyperparams.yaml``, all three or none.
 
         Arguments
         ---------
         directory : str or Path
             Output directory (created if needed).
         """
-        from speechbrain_focalcodec.checkpoints import save_pretrained
-
-        save_pretrained(self, directory)
+        checkpoints.write_checkpoint(
+            directory, self.to_config(), hparams_yaml(self), self.state_dict()
+        )
 
 
 def _fit_length(

@@ -16,10 +16,11 @@ per audio field.
 * A tokens folder belongs to one codec: the weights that make tokens are
   fingerprinted in ``codec.json`` and a different codec is refused.
 
-Command line (``python -m speechbrain_focalcodec.extraction --help``)::
+Command line (``focalcodec extract-tokens --help``, or
+``python -m speechbrain_focalcodec.extraction`` under ``torchrun``)::
 
     torchrun --nproc_per_node 4 -m speechbrain_focalcodec.extraction \\
-        train.json --codec lucadellalib/focalcodec_50hz --output_folder tokens
+        train.json --model lucadellalib/focalcodec_50hz --output tokens --device cuda
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -42,6 +43,15 @@ from tqdm import tqdm
 from speechbrain_focalcodec.audio import AudioError, load_audio
 from speechbrain_focalcodec.bitstream import model_fingerprint
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.command_line import (
+    add_common_options,
+    add_option,
+    non_negative_int,
+    parse,
+    positive_int,
+    run_command,
+    usage_status,
+)
 from speechbrain_focalcodec.dataio import (
     ManifestError,
     read_manifest,
@@ -62,7 +72,12 @@ CODEC_FILE = "codec.json"
 
 
 class ExtractionError(RuntimeError):
-    """Token extraction cannot go on (mismatched codec, bad manifest...)."""
+    """Token extraction cannot go on; the message says why, in one line.
+
+    Raised when the output folder already holds tokens of another codec (its
+    ``codec.json`` differs): tokens of two codecs are never mixed in one folder.
+    The command line prints it as ``error: <message>`` and exits with status 1.
+    """
 
 
 def codec_fingerprint(codec: FocalCodec) -> Dict[str, object]:
@@ -126,6 +141,23 @@ def _check_codec_folder(output_folder: Path, fingerprint: Dict[str, object]) -> 
         return
     output_folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(fingerprint, indent=2))
+
+
+def _check_audio_files(
+    manifest: Path, items: List[Tuple[str, str, str]], replacements: Optional[Dict[str, str]]
+) -> None:
+    """Every listed audio file exists (checked before any work, with a hint)."""
+    missing = [(utt_id, path) for _, utt_id, path in items if not Path(path).is_file()]
+    if not missing:
+        return
+    utt_id, path = missing[0]
+    message = f"{len(missing)} audio files of {manifest} do not exist, e.g. {path} ({utt_id})"
+    if not Path(path).is_absolute() and not replacements:
+        message += (
+            f"; its paths are relative to {Path.cwd()}: pass --data_root with the folder "
+            "they are relative to (and {data_root} in the manifest), or absolute paths"
+        )
+    raise ManifestError(message)
 
 
 def _distributed() -> Tuple[int, int]:
@@ -224,6 +256,7 @@ def extract_tokens(
     items.sort(key=lambda item: (-float(data[item[1]].get("duration", 0.0)), item[1], item[0]))
     shard = items[rank::world_size]
     todo = [item for item in shard if not toks_path(output_folder, item[0], item[1]).is_file()]
+    _check_audio_files(manifest, todo, replacements)
     logger.info(
         "Shard %d/%d: %d files, %d already extracted",
         rank,
@@ -270,61 +303,70 @@ def extract_tokens(
     return out
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog=prog,
         description="Extract FocalCodec tokens for a SpeechBrain manifest (resumable; "
         "run under torchrun to shard across processes).",
     )
     parser.add_argument("manifest", help="SpeechBrain .json or .csv manifest")
-    parser.add_argument("--codec", required=True, help="Hugging Face repo id or local directory")
-    parser.add_argument("--output_folder", required=True, help="where tokens are written")
-    parser.add_argument("--audio_keys", nargs="+", default=["wav"], help="audio fields")
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--num_workers", type=int, default=0)
-    parser.add_argument("--data_root", help="value of the {data_root} placeholder")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: cuda if available)")
-    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    add_common_options(parser, model="required", force=False)
+    add_option(
+        parser, "--output", "--output_folder", required=True, help="where tokens are written"
+    )
+    add_option(parser, "--audio_keys", nargs="+", default=["wav"], help="audio fields")
+    add_option(parser, "--batch_size", type=positive_int, default=8, help="files per batch")
+    add_option(
+        parser, "--num_workers", type=non_negative_int, default=0, help="audio-reading processes"
+    )
+    add_option(parser, "--data_root", help="value of the {data_root} placeholder")
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: str = "focalcodec-extract-tokens") -> int:
     """Command-line entry point; returns the exit status.
 
     Arguments
     ---------
     argv : sequence of str, optional
         Arguments (default: ``sys.argv[1:]``).
+    prog : str
+        Program name in messages (``focalcodec extract-tokens`` from ``focalcodec``).
 
     Returns
     -------
     status : int
-        0 on success, 1 on a usage or data error (reported in one line).
+        0 on success, 1 on an error (reported in one line), 2 on a usage error.
     """
-    args = _parser().parse_args(argv)
+    parser = _parser(prog)
+    status, args = usage_status(lambda: parse(parser, sys.argv[1:] if argv is None else argv))
+    if args is None:
+        return status
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_command(_run, args, parser.prog)
+
+
+def _run(args: argparse.Namespace) -> int:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device
     if device == "cuda" and world_size > 1:
         device = f"cuda:{local_rank}"
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     try:
-        codec = FocalCodec.from_pretrained(args.codec)
+        codec = FocalCodec.from_pretrained(args.model)
         out = extract_tokens(
             codec,
             args.manifest,
-            args.output_folder,
+            args.output,
             audio_keys=args.audio_keys,
             batch_size=args.batch_size,
             num_workers=args.num_workers,
             replacements={"data_root": args.data_root} if args.data_root else None,
             device=device,
-            progress=not args.no_progress,
+            progress=not args.quiet,
         )
-    except (AudioError, ExtractionError, ManifestError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

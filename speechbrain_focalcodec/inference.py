@@ -7,10 +7,21 @@ weights are ``model.safetensors`` next to the yaml, or in another directory
 or repository named by the yaml (the ``hparams/*.yaml`` of this package point
 at the official repositories this way).
 
+A ``hyperparams.yaml`` is code: HyperPyYAML builds whatever objects it names
+(SpeechBrain's design), so call ``from_hparams`` only on sources you trust.
+``FocalCodec.from_pretrained`` reads only ``config.json`` (validated data) and
+tensors, and is the safe way to load a checkpoint of unknown origin.
+
+Downloads go through ``huggingface_hub`` (``HF_ENDPOINT``, ``HF_HUB_OFFLINE``);
+a failure is a one-line ``CheckpointError``. With a ``savedir``, the files
+collected there remember where they came from: a ``savedir`` used before for
+another source or another yaml is refreshed, not silently reused.
+
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import logging
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -19,10 +30,38 @@ from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.parameter_transfer import Pretrainer
 from torch import Tensor
 
+from speechbrain_focalcodec import hub
 from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.checkpoints import CheckpointError
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.files import atomic_write_text
 
 __all__ = ["FocalCodecInterface", "FocalCodecPretrainer"]
+
+logger = logging.getLogger(__name__)
+
+
+def _origin_record(destination: Path) -> Path:
+    return destination.with_name(f".{destination.name}.source")
+
+
+def _drop_stale(destination: Path, origin: str) -> None:
+    """Removes a file collected in a ``savedir`` from another origin (or an unknown one).
+
+    SpeechBrain's ``fetch`` reuses whatever ``savedir`` holds under the same
+    name; this makes it fetch again when the origin changed.
+    """
+    record = _origin_record(destination)
+    present = destination.exists() or destination.is_symlink()
+    recorded = record.read_text(encoding="utf-8") if record.is_file() else None
+    if present and recorded != origin:
+        logger.info("Refreshing %s (collected from %s, now %s)", destination, recorded, origin)
+        destination.unlink()
+
+
+def _record_origin(destination: Path, origin: str) -> None:
+    if destination.exists():
+        atomic_write_text(_origin_record(destination), origin)
 
 
 class FocalCodecPretrainer(Pretrainer):
@@ -71,9 +110,28 @@ class FocalCodecPretrainer(Pretrainer):
         """
         source = self.source if self.source is not None else default_source
         if source is None:
-            raise ValueError("FocalCodecPretrainer needs a `source` for the weights")
-        self.paths.setdefault("codec", f"{str(source).rstrip('/')}/{self.filename}")
-        return super().collect_files(default_source=default_source, **kwargs)
+            raise CheckpointError("FocalCodecPretrainer needs a `source` for the weights")
+        origin = f"{str(source).rstrip('/')}/{self.filename}"
+        self.paths.setdefault("codec", origin)
+        destination = None
+        if self.collect_in is not None:
+            destination = Path(self.collect_in) / "codec.ckpt"
+            _drop_stale(destination, origin)
+        try:
+            paths = super().collect_files(default_source=default_source, **kwargs)
+        except Exception as error:
+            if hub.is_download_failure(error):
+                reason = hub.translate(error, str(source), self.filename)
+                raise CheckpointError(
+                    f"Cannot get the codec weights: {reason} (with from_hparams: "
+                    "overrides={'weights_source': '<directory with model.safetensors>'})"
+                ) from None
+            if isinstance(error, (OSError, ValueError)):
+                raise CheckpointError(f"Cannot get the codec weights {origin}: {error}") from None
+            raise
+        if destination is not None:
+            _record_origin(destination, origin)
+        return paths
 
 
 class FocalCodecInterface(Pretrained):
@@ -87,19 +145,9 @@ class FocalCodecInterface(Pretrained):
 
     Example
     -------
-    >>> from speechbrain_focalcodec.checkpoints import codec_from_config
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
     >>> model_dir = getfixture("tmpdir") / "tiny_codec"
-    >>> codec_from_config({  # a tiny random codec saved like a trained one
-    ...     "encoder_config": {"hidden_dims": [8] * 7, "num_layers": 1, "dim": 16,
-    ...                        "ffn_dim": 32, "num_heads": 2, "conv_pos": 4, "conv_pos_groups": 2},
-    ...     "compressor_config": {"input_dim": 16, "output_dim": 4, "hidden_dims": [8],
-    ...                           "downscale_factors": [1], "focal_window": 3},
-    ...     "quantizer_config": {"codebook_size": 16},
-    ...     "decompressor_config": {"input_dim": 4, "output_dim": 16, "hidden_dims": [8],
-    ...                             "upscale_factors": [1], "focal_window": 3},
-    ...     "decoder_name": "Vocos",
-    ...     "decoder_config": {"input_dim": 16, "num_layers": 1, "dim": 8, "ffn_dim": 8},
-    ... }).save_pretrained(model_dir)
+    >>> tiny_codec("50hz").save_pretrained(model_dir)  # a tiny random codec
     >>> codec = FocalCodecInterface.from_hparams(
     ...     source=str(model_dir), savedir=str(getfixture("tmpdir") / "savedir")
     ... )
@@ -112,6 +160,49 @@ class FocalCodecInterface(Pretrained):
     """
 
     MODULES_NEEDED = ["codec"]
+
+    @classmethod
+    def from_hparams(
+        cls, source: str, hparams_file: str = "hyperparams.yaml", **kwargs: Any
+    ) -> "FocalCodecInterface":
+        """Builds the codec of ``<source>/<hparams_file>`` and loads its weights.
+
+        SpeechBrain's ``Pretrained.from_hparams`` with one-line
+        ``CheckpointError`` messages for failed downloads (not found, server
+        error, offline) and a ``savedir`` that never serves files collected
+        for another source. The yaml is code: use trusted sources only.
+
+        Arguments
+        ---------
+        source : str
+            Local directory or Hugging Face repository id.
+        hparams_file : str
+            The yaml in ``source``.
+        **kwargs : dict
+            Forwarded (``savedir``, ``run_opts``, ``overrides``...).
+
+        Returns
+        -------
+        interface : FocalCodecInterface
+        """
+        savedir = kwargs.get("savedir")
+        if savedir is not None:
+            origin = f"{str(source).rstrip('/')}/{hparams_file}"
+            destination = Path(savedir) / hparams_file
+            _drop_stale(destination, origin)
+        try:
+            interface = super().from_hparams(source, hparams_file=hparams_file, **kwargs)
+        except CheckpointError:
+            raise
+        except Exception as error:
+            if not hub.is_download_failure(error):
+                raise
+            raise CheckpointError(
+                f"Cannot get {hparams_file}: {hub.translate(error, str(source), hparams_file)}"
+            ) from None
+        if savedir is not None:
+            _record_origin(destination, origin)
+        return interface
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -24,7 +24,14 @@ from typing import Callable, Iterator, Optional
 import torch
 from torch import Tensor, nn
 
-__all__ = ["decode_long", "encode_long", "iter_decode", "iter_encode"]
+__all__ = [
+    "decode_long",
+    "encode_batch_long",
+    "encode_long",
+    "is_long",
+    "iter_decode",
+    "iter_encode",
+]
 
 Reader = Callable[[int, int], Tensor]
 
@@ -266,6 +273,89 @@ def decode_long(
     """
     pieces = iter_decode(codec, toks, segment, context, crossfade, converter, max_whole)
     return torch.cat(list(pieces))[None]
+
+
+def is_long(codec: nn.Module, sig: object) -> bool:
+    """Whether ``sig`` is longer than ``codec.max_whole_seconds`` (tokenized in segments).
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec; ``max_whole_seconds = None`` never routes.
+    sig : object
+        What was passed to ``sig_to_toks`` (anything but a ``[B, samples]`` tensor
+        is left to its validation).
+
+    Returns
+    -------
+    long : bool
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("50hz")
+    >>> codec.max_whole_seconds
+    60.0
+    >>> is_long(codec, torch.zeros(1, 16000 * 61)), is_long(codec, torch.zeros(1, 16000))
+    (True, False)
+    """
+    limit = getattr(codec, "max_whole_seconds", None)
+    if limit is None or not isinstance(sig, Tensor) or sig.ndim != 2:
+        return False
+    return sig.shape[1] > limit * codec.sample_rate_input
+
+
+def encode_batch_long(
+    codec: nn.Module,
+    sig: Tensor,
+    lens: Optional[Tensor] = None,
+    segment: float = 20.0,
+    context: float = 5.0,
+) -> Tensor:
+    """``sig_to_toks`` of a batch of long waveforms, item by item through ``encode_long``.
+
+    Memory is that of one segment whatever the length; each item's tokens are
+    those of ``encode_long`` on its own samples, token 0 past its end (as
+    ``sig_to_toks``).
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec.
+    sig : torch.Tensor
+        ``[B, samples]`` at ``codec.sample_rate_input``.
+    lens : torch.Tensor, optional
+        Relative lengths ``[B]``.
+    segment : float
+        Seconds per segment.
+    context : float
+        Seconds of context on each side (offline codecs).
+
+    Returns
+    -------
+    toks : torch.Tensor
+        ``[B, tokens]``.
+
+    Example
+    -------
+    >>> from speechbrain_focalcodec.tiny import tiny_codec
+    >>> codec = tiny_codec("causal")
+    >>> sig = torch.randn(2, 16000)
+    >>> torch.equal(encode_batch_long(codec, sig, segment=0.2), codec.sig_to_toks(sig))
+    True
+    """
+    sig = codec._check_sig(sig, lens)
+    num_samples = sig.shape[1]
+    counts = [num_samples] * sig.shape[0]
+    if lens is not None:
+        counts = codec._counts(lens, num_samples)[0].tolist()
+    toks = torch.zeros(sig.shape[0], _num_tokens(codec, num_samples), dtype=torch.long)
+    toks = toks.to(sig.device)
+    for row, count in enumerate(counts):
+        pieces = iter_encode(codec, _slicer(sig[row, :count]), count, segment, context)
+        item = torch.cat(list(pieces), dim=1)[0, : toks.shape[1]]
+        toks[row, : item.shape[0]] = item
+    return toks
 
 
 def _whole_tokens(codec: nn.Module, seg: int, ctx: int, max_whole: Optional[float]) -> int:

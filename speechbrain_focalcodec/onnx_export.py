@@ -3,8 +3,9 @@ waveform), with onnxruntime runners.
 
 * Offline codecs: ``encoder.onnx`` (``sig [batch, samples] -> toks``) and
   ``decoder.onnx`` (``toks [batch, tokens] -> sig``), dynamic batch and
-  length. The Vocos inverse STFT is exported as matrix products and an
-  overlap-add transposed convolution (ONNX has no complex tensors).
+  length. The Vocos inverse STFT exports as products with the inverse FFT
+  bases and an overlap-add transposed convolution (ONNX has no complex
+  tensors; ``lobes.vocos.ISTFT`` chooses these operators when traced).
 * Causal codecs: ``encoder_stream.onnx`` (``sig [batch, chunk_size]`` plus
   the state -> ``toks [batch, 4]`` plus the new state) and
   ``decoder_stream.onnx`` (``toks [batch, 4]`` plus the state -> ``sig``
@@ -21,14 +22,13 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-import math
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.vocos import Vocos
+from speechbrain_focalcodec.files import atomic_path
 from speechbrain_focalcodec.streaming import DecoderStep, EncoderStep
 
 __all__ = ["OnnxStream", "export_onnx", "onnx_session"]
@@ -37,66 +37,67 @@ OPSET = 17
 
 
 class _OfflineEncoder(nn.Module):
+    """The exported encoder graph: waveform -> tokens of a non-causal codec.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec whose encoder, compressor and quantizer are traced.
+    """
+
     def __init__(self, codec: nn.Module) -> None:
         super().__init__()
         self.codec = codec
 
     def forward(self, sig: Tensor) -> Tensor:
+        """Waveforms ``[B, samples]`` -> tokens ``[B, tokens]``.
+
+        Arguments
+        ---------
+        sig : torch.Tensor
+            Waveforms at the codec's input rate.
+
+        Returns
+        -------
+        toks : torch.Tensor
+        """
         feats = self.codec.encoder(sig)[0]
         lats = nn.functional.normalize(self.codec.compressor(feats)[0], dim=-1)
         return self.codec.quantizer.lats_to_toks(lats)
 
 
-class _ExportableISTFT(nn.Module):
-    """The offline inverse STFT of ``ISTFTHead`` with real-valued operators."""
-
-    def __init__(self, n_fft: int, hop_length: int) -> None:
-        super().__init__()
-        self.n_fft, self.hop_length = n_fft, hop_length
-        self.trim = (n_fft - hop_length) // 2
-        window = torch.hann_window(n_fft, dtype=torch.float64)
-        bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-        angle = 2 * math.pi * bins * torch.arange(n_fft, dtype=torch.float64) / n_fft
-        weight = torch.full((n_fft // 2 + 1, 1), 2.0, dtype=torch.float64)
-        weight[0] = weight[-1] = 1.0
-        self.register_buffer("cos", (weight * angle.cos() * window / n_fft).float())
-        self.register_buffer("sin", (-weight * angle.sin() * window / n_fft).float())
-        self.register_buffer("window_sq", (window**2).float()[None, :, None])
-        self.register_buffer("overlap", torch.eye(n_fft)[:, None, :])
-
-    def forward(self, log_mag: Tensor, phase: Tensor) -> Tensor:
-        mag = log_mag.exp().clamp(max=1e2)
-        frames = (mag * phase.cos()) @ self.cos + (mag * phase.sin()) @ self.sin
-        sig = nn.functional.conv_transpose1d(
-            frames.transpose(1, 2), self.overlap, stride=self.hop_length
-        )
-        ones = torch.ones_like(frames[:1, :1, :1]).expand(1, frames.shape[1], 1).transpose(1, 2)
-        envelope = nn.functional.conv_transpose1d(
-            (self.window_sq * ones), self.overlap, stride=self.hop_length
-        )
-        end = sig.shape[-1] - self.trim
-        return (sig / envelope)[:, 0, self.trim : end]
-
-
 class _OfflineDecoder(nn.Module):
+    """The exported decoder graph: tokens -> waveform of a non-causal codec.
+
+    Tokens are looked up in a copy of the codebook (an ONNX ``Gather``); the Vocos
+    inverse STFT traces with real-valued operators (see ``lobes.vocos.ISTFT``).
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The codec whose decompressor and decoder are traced.
+    """
+
     def __init__(self, codec: nn.Module) -> None:
         super().__init__()
         self.codec = codec
         self.register_buffer("codebook", codec.codebook.clone())
-        decoder = codec.decoder
-        self.istft = None
-        if isinstance(decoder, Vocos) and not decoder.causal:
-            istft = decoder.head.istft
-            self.istft = _ExportableISTFT(istft.n_fft, istft.hop_length)
 
     def forward(self, toks: Tensor) -> Tensor:
+        """Tokens ``[B, tokens]`` -> waveforms ``[B, samples]``.
+
+        Arguments
+        ---------
+        toks : torch.Tensor
+            Integer tokens.
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Waveforms at the codec's output rate.
+        """
         codes = nn.functional.embedding(toks, self.codebook)
-        qfeats = self.codec.decompressor(codes)[0]
-        if self.istft is None:
-            return self.codec.decoder(qfeats)[0]
-        decoder = self.codec.decoder
-        log_mag, phase = decoder.head.proj(decoder.backbone(qfeats)).chunk(2, dim=-1)
-        return self.istft(log_mag, phase)
+        return self.codec.decoder(self.codec.decompressor(codes)[0])[0]
 
 
 class _StreamGraph(nn.Module):
@@ -112,16 +113,17 @@ class _StreamGraph(nn.Module):
 
 
 def _export(module: nn.Module, args: tuple, path: Path, inputs: list, outputs: list, axes) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=inputs,
-        output_names=outputs,
-        dynamic_axes=axes,
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    with atomic_path(path) as temporary:  # a failed export leaves no partial graph
+        torch.onnx.export(
+            module,
+            args,
+            str(temporary),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 @torch.no_grad()
@@ -230,7 +232,6 @@ class OnnxStream:
     """
 
     def __init__(self, path: Union[str, Path], batch_size: int = 1, threads: int = 0) -> None:
-        import numpy as np
 
         self.session = onnx_session(path, threads)
         inputs = self.session.get_inputs()
@@ -238,10 +239,37 @@ class OnnxStream:
         self.chunk = inputs[0].shape[1]
         self.state_names = [item.name for item in inputs[1:]]
         self.output_names = [item.name for item in self.session.get_outputs()]
+        self.batch_size = batch_size
+        self._inputs = inputs[1:]
         self.state = {}
-        for item in inputs[1:]:
-            dtype = np.int64 if item.type == "tensor(int64)" else np.float32
-            self.state[item.name] = np.zeros([batch_size] + list(item.shape[1:]), dtype=dtype)
+        self.reset()
+
+    def reset(self, slots: Optional[Sequence[int]] = None) -> None:
+        """Starts new streams in every slot, or only in ``slots`` (the others go on).
+
+        A slot whose state is all zeros (its ``step`` counter included) is a
+        fresh stream for the graph.
+
+        Arguments
+        ---------
+        slots : sequence of int, optional
+            Slots to restart; None restarts them all.
+        """
+        import numpy as np
+
+        if slots is None:
+            for item in self._inputs:
+                dtype = np.int64 if item.type == "tensor(int64)" else np.float32
+                shape = [self.batch_size] + list(item.shape[1:])
+                self.state[item.name] = np.zeros(shape, dtype=dtype)
+            return
+        rows = list(slots)
+        if any(not 0 <= row < self.batch_size for row in rows):
+            raise IndexError(f"stream index out of range [0, {self.batch_size}): {rows}")
+        for name, value in self.state.items():
+            value = value.copy()
+            value[rows] = 0
+            self.state[name] = value
 
     def __call__(self, x: Tensor) -> Tensor:
         """Processes one chunk ``[batch_size, chunk]`` and returns the output."""

@@ -4,9 +4,19 @@ decoders that turn audio into tokens and tokens into audio chunk by chunk.
 ``codec.stream_encoder(batch_size)`` and ``codec.stream_decoder(batch_size)``
 build them. Every call takes a whole number of chunks (``chunk_size`` input
 samples, i.e. ``tokens_per_chunk`` tokens; 80 ms for the official models) of
-``batch_size`` independent streams; ``flush`` takes the final, possibly
-shorter, piece of the streams and resets them. The concatenated outputs equal
-the offline transforms of the whole signal (``sig_to_toks``, ``toks_to_sig``).
+``batch_size`` independent streams, one per slot; ``flush`` takes the final,
+possibly shorter, piece of the streams and resets them. The concatenated
+outputs equal the offline transforms of the whole signal (``sig_to_toks``,
+``toks_to_sig``), slot by slot.
+
+* ``reset(slots)`` starts new streams in some slots while the others go on
+  (a server batches live connections that join and leave at any chunk);
+* ``warmup()`` (or ``warmup=True`` at creation) runs a few chunks on a
+  scratch state, so that the first real chunk is not late;
+* the streams follow their codec: after ``codec.to(device or dtype)`` the
+  state moves along at the next call;
+* a step never reads device values: which slots start a new stream is known
+  on the host.
 
 ``EncoderStep`` and ``DecoderStep`` are the underlying pure functions
 ``(input, state) -> (output, state)`` whose state is a list of tensors; they
@@ -16,11 +26,12 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.causal import Fresh
 from speechbrain_focalcodec.lobes.streaming import (
     CompressorStream,
     DecoderStream,
@@ -46,7 +57,7 @@ def _check_causal(codec: nn.Module) -> None:
 class _Step(nn.Module):
     """Composition of lobe streams whose states are concatenated."""
 
-    streams: List[nn.Module]
+    stream_names: Tuple[str, str]
 
     def state_names(self) -> List[str]:
         """Names of the state tensors, in order."""
@@ -56,6 +67,20 @@ class _Step(nn.Module):
             for name, _ in stream.state_shapes()
         ]
 
+    def placement(self) -> Tuple[torch.device, torch.dtype]:
+        """Device and activation type of the codec now (read at every call).
+
+        Returns
+        -------
+        device : torch.device
+        dtype : torch.dtype
+        """
+        weight = self._activation_weight()
+        return weight.device, weight.dtype
+
+    def _activation_weight(self) -> Tensor:
+        raise NotImplementedError
+
     def initial_state(self, batch_size: int, device: Optional[torch.device] = None) -> State:
         """State of ``batch_size`` fresh streams.
 
@@ -64,19 +89,21 @@ class _Step(nn.Module):
         batch_size : int
             Number of independent streams.
         device : torch.device, optional
-            Device of the state.
+            Device of the state; the codec's by default.
 
         Returns
         -------
         state : list of torch.Tensor
         """
+        codec_device, dtype = self.placement()
+        device = codec_device if device is None else device
         state: State = []
         for _, stream in self._named_streams():
-            state += stream.initial_state(batch_size, device, self._dtype)
+            state += stream.initial_state(batch_size, device, dtype)
         return state
 
     def _named_streams(self) -> List[Tuple[str, nn.Module]]:
-        return list(self.named_children())
+        return [(name, getattr(self, name)) for name in self.stream_names]
 
     def _split_state(self, state: State) -> List[State]:
         sizes = [len(stream.state_shapes()) for _, stream in self._named_streams()]
@@ -92,15 +119,22 @@ class EncoderStep(_Step):
         A causal codec.
     """
 
+    stream_names = ("encoder", "compressor")
+
     def __init__(self, codec: nn.Module) -> None:
         super().__init__()
         _check_causal(codec)
         self.encoder = WavLMStream(codec.encoder)
         self.compressor = CompressorStream(codec.compressor)
-        self.register_buffer("bit_weights", codec.quantizer.mask.clone(), persistent=False)
-        self._dtype = codec.decompressor.in_proj.weight.dtype
+        self.quantizer = codec.quantizer
 
-    def forward(self, sig: Tensor, state: State) -> Tuple[Tensor, State]:
+    def _activation_weight(self) -> Tensor:
+        # As ``FocalCodec._dtype``: a normalization, float32 in the fast mode too.
+        return self.encoder.encoder.norm.weight
+
+    def forward(
+        self, sig: Tensor, state: State, fresh: Optional[Fresh] = None
+    ) -> Tuple[Tensor, State]:
         """Encodes a chunk.
 
         Arguments
@@ -109,6 +143,10 @@ class EncoderStep(_Step):
             ``[batch, samples]`` at the input rate.
         state : list of torch.Tensor
             State after the previous chunk.
+        fresh : bool or torch.Tensor, optional
+            Streams that start with this chunk (one value for all, or a
+            ``[batch]`` bool tensor); None: those whose ``step`` counter is 0
+            (what exported graphs do).
 
         Returns
         -------
@@ -118,10 +156,9 @@ class EncoderStep(_Step):
             State after this chunk.
         """
         encoder_state, compressor_state = self._split_state(state)
-        feats, encoder_state = self.encoder(sig, encoder_state)
-        lats, compressor_state = self.compressor(feats, compressor_state)
-        toks = ((lats > 0).long() * self.bit_weights).sum(dim=-1)
-        return toks, encoder_state + compressor_state
+        feats, encoder_state = self.encoder(sig, encoder_state, fresh)
+        lats, compressor_state = self.compressor(feats, compressor_state, fresh)
+        return self.quantizer.lats_to_toks(lats), encoder_state + compressor_state
 
 
 class DecoderStep(_Step):
@@ -136,19 +173,22 @@ class DecoderStep(_Step):
         (frame-wise voice conversion, see ``voice_conversion``).
     """
 
+    stream_names = ("decompressor", "decoder")
+
     def __init__(self, codec: nn.Module, converter: Optional[Callable] = None) -> None:
         super().__init__()
         _check_causal(codec)
         self.decompressor = DecompressorStream(codec.decompressor)
         self.decoder = DecoderStream(codec.decoder)
-        self.register_buffer("codebook", codec.codebook.clone(), persistent=False)
+        self.quantizer = codec.quantizer
         self.converter = converter
-        self._dtype = codec.decompressor.in_proj.weight.dtype
 
-    def _named_streams(self) -> List[Tuple[str, nn.Module]]:
-        return [("decompressor", self.decompressor), ("decoder", self.decoder)]
+    def _activation_weight(self) -> Tensor:
+        return self.decoder.decoder.backbone.input_norm.weight
 
-    def forward(self, toks: Tensor, state: State) -> Tuple[Tensor, State]:
+    def forward(
+        self, toks: Tensor, state: State, fresh: Optional[Fresh] = None
+    ) -> Tuple[Tensor, State]:
         """Decodes a chunk.
 
         Arguments
@@ -157,6 +197,8 @@ class DecoderStep(_Step):
             ``[batch, tokens]`` integers in ``[0, codebook_size)``.
         state : list of torch.Tensor
             State after the previous chunk.
+        fresh : bool or torch.Tensor, optional
+            Streams that start with this chunk (see ``EncoderStep``).
 
         Returns
         -------
@@ -166,41 +208,129 @@ class DecoderStep(_Step):
             State after this chunk.
         """
         decompressor_state, decoder_state = self._split_state(state)
-        codes = nn.functional.embedding(toks, self.codebook).to(self._dtype)
-        qfeats, decompressor_state = self.decompressor(codes, decompressor_state)
+        codes = nn.functional.embedding(toks, self.quantizer.codes)
+        codes = codes.to(self._activation_weight().dtype)
+        qfeats, decompressor_state = self.decompressor(codes, decompressor_state, fresh)
         if self.converter is not None:
             qfeats = self.converter(qfeats)
-        sig, decoder_state = self.decoder(qfeats, decoder_state)
+        sig, decoder_state = self.decoder(qfeats, decoder_state, fresh)
         return sig, decompressor_state + decoder_state
 
 
-class _StreamBase:
-    """Batch of independent streams around a step function."""
+Slots = Union[int, Sequence[int], Sequence[bool], Tensor]
 
-    def __init__(self, step: _Step, batch_size: int, unit: int, device: torch.device) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
+
+class _StreamBase:
+    """Batch of independent streams (slots) around a step function."""
+
+    _what: str
+
+    def __init__(self, step: _Step, batch_size: int, unit: int, warmup: bool) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
         self.step = step
         self.batch_size = batch_size
         self._unit = unit
-        self._device = device
-        self.state = step.initial_state(batch_size, device)
+        self.state = step.initial_state(batch_size)
+        # Which slots start a stream with the next chunk, kept on the host so
+        # that a step never reads the device's counters: one value for all
+        # slots, or one per slot.
+        self._fresh: Union[bool, List[bool]] = True
+        if warmup:
+            self.warmup()
 
-    def reset(self, index: Optional[int] = None) -> None:
-        """Restarts every stream, or only stream ``index``.
+    def reset(self, slots: Optional[Slots] = None) -> None:
+        """Starts new streams in every slot, or only in ``slots`` (the others go on).
 
         Arguments
         ---------
-        index : int, optional
-            Stream to restart (the others go on); None restarts them all.
+        slots : int, sequence of int, sequence of bool or torch.Tensor, optional
+            Slot indices, or a ``[batch_size]`` bool mask of the slots to
+            restart; None restarts them all.
         """
-        if index is None:
-            self.state = self.step.initial_state(self.batch_size, self._device)
+        if slots is None:
+            self.state = self.step.initial_state(self.batch_size, self.state[0].device)
+            self._fresh = True
             return
-        if not 0 <= index < self.batch_size:
-            raise IndexError(f"stream index {index} out of range [0, {self.batch_size})")
-        for tensor in self.state:
-            tensor[index] = 0
+        indices = self._indices(slots)
+        if not indices:
+            return
+        fresh = [self._fresh] * self.batch_size if isinstance(self._fresh, bool) else self._fresh
+        fresh = list(fresh)
+        for index in indices:
+            fresh[index] = True
+        self._fresh = True if all(fresh) else fresh
+        rows = torch.tensor(indices, device=self.state[0].device)
+        self.state = [tensor.index_fill(0, rows, 0) for tensor in self.state]
+
+    def _indices(self, slots: Slots) -> List[int]:
+        """Slot indices from an index, indices or a bool mask; clear errors otherwise."""
+        if isinstance(slots, Tensor):
+            if slots.dtype == torch.bool:
+                slots = slots.reshape(-1).tolist()
+            elif not slots.is_floating_point() and slots.ndim <= 1:
+                slots = slots.reshape(-1).tolist()
+            else:
+                raise TypeError(f"`slots` must be indices or a bool mask, got {slots.dtype}")
+        if isinstance(slots, bool):
+            raise TypeError("`slots` must be indices or a bool mask, got a single bool")
+        if isinstance(slots, int):
+            slots = [slots]
+        if not isinstance(slots, (list, tuple, range)):
+            raise TypeError(f"`slots` must be indices or a bool mask, got {slots!r}")
+        slots = list(slots)
+        if slots and all(isinstance(item, bool) for item in slots):
+            if len(slots) != self.batch_size:
+                raise ValueError(
+                    f"a bool mask of `slots` must have {self.batch_size} values, got {len(slots)}"
+                )
+            return [index for index, item in enumerate(slots) if item]
+        for index in slots:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"`slots` must be indices or a bool mask, got {slots!r}")
+            if not 0 <= index < self.batch_size:
+                raise IndexError(f"stream index {index} out of range [0, {self.batch_size})")
+        return sorted(set(slots))
+
+    def warmup(self, chunks: int = 3) -> "_StreamBase":
+        """Runs chunks of silence through a scratch state, leaving the streams as they are.
+
+        The first chunks through a model pay one-off costs (kept derived
+        weights, memory pools, lazy initialization); after this, the first
+        real chunk takes the steady-state time. A stream's first chunk, a
+        later one and a mix of both (``reset(slots)``) take different
+        paths: each runs once.
+
+        Arguments
+        ---------
+        chunks : int
+            Chunks to run (at least 1).
+
+        Returns
+        -------
+        stream : the stream itself, warmed up
+        """
+        device, _ = self.step.placement()
+        state = self.step.initial_state(self.batch_size, device)
+        x = self._silence(device)
+        mixed = torch.arange(self.batch_size, device=device) % 2 == 0
+        with torch.no_grad():
+            for index in range(max(1, chunks)):
+                fresh = (True, False, mixed)[min(index, 2)]
+                _, state = self.step(x, state, fresh)
+        return self
+
+    def _follow_codec(self) -> torch.device:
+        """Moves the state to the codec's device and dtype if the codec moved."""
+        device, dtype = self.step.placement()
+        floats = [tensor for tensor in self.state if tensor.is_floating_point()]
+        moved = self.state[0].device != device or any(t.dtype != dtype for t in floats[:1])
+        if moved:
+            self.state = [
+                tensor.to(device, dtype) if tensor.is_floating_point() else tensor.to(device)
+                for tensor in self.state
+            ]
+        return device
 
     def _run(self, x: Tensor, final: bool) -> Tensor:
         if not final and x.shape[1] % self._unit != 0:
@@ -208,11 +338,19 @@ class _StreamBase:
                 f"a chunk must hold a multiple of {self._unit} {self._what} per stream, got "
                 f"{x.shape[1]} (pass the last, shorter piece of a stream to flush())"
             )
+        device = self._follow_codec()
+        fresh = self._fresh
+        if not isinstance(fresh, bool):
+            fresh = torch.tensor(fresh, device=device)
         with torch.no_grad():
-            y, self.state = self.step(x.to(self._device), self.state)
+            y, self.state = self.step(x.to(device), self.state, fresh)
+        self._fresh = False
         if final:
             self.reset()
         return y
+
+    def _silence(self, device: torch.device) -> Tensor:
+        raise NotImplementedError
 
 
 class StreamEncoder(_StreamBase):
@@ -223,7 +361,9 @@ class StreamEncoder(_StreamBase):
     codec : FocalCodec
         A causal codec.
     batch_size : int
-        Number of independent streams processed together.
+        Number of independent streams (slots) processed together.
+    warmup : bool
+        Run ``warmup()`` now.
 
     Example
     -------
@@ -234,16 +374,16 @@ class StreamEncoder(_StreamBase):
     >>> toks = torch.cat([enc(chunk) for chunk in sig.split(codec.chunk_size, dim=1)], dim=1)
     >>> toks.shape, torch.equal(toks, codec.sig_to_toks(sig))
     (torch.Size([2, 12]), True)
+    >>> enc.reset(1)  # a new stream in slot 1, slot 0 goes on
     """
 
     _what = "samples"
 
-    def __init__(self, codec: nn.Module, batch_size: int = 1) -> None:
+    def __init__(self, codec: nn.Module, batch_size: int = 1, warmup: bool = False) -> None:
         self.codec = codec
         self.chunk_size = codec.chunk_size
         self.tokens_per_chunk = codec.chunk_size // codec.samples_per_token
-        device = codec.codebook.device
-        super().__init__(EncoderStep(codec), batch_size, self.chunk_size, device)
+        super().__init__(EncoderStep(codec), batch_size, self.chunk_size, warmup)
 
     def __call__(self, sig: Tensor) -> Tensor:
         """Encodes the next chunk(s) of every stream.
@@ -278,6 +418,10 @@ class StreamEncoder(_StreamBase):
     def _check(self, sig: Tensor) -> Tensor:
         return self.codec._check_sig(_check_batch(sig, self.batch_size, "sig"), None)
 
+    def _silence(self, device: torch.device) -> Tensor:
+        _, dtype = self.step.placement()
+        return torch.zeros(self.batch_size, self.chunk_size, device=device, dtype=dtype)
+
 
 class StreamDecoder(_StreamBase):
     """Stateful streaming decoder: token chunks -> waveform.
@@ -287,16 +431,18 @@ class StreamDecoder(_StreamBase):
     codec : FocalCodec
         A causal codec.
     batch_size : int
-        Number of independent streams processed together.
+        Number of independent streams (slots) processed together.
     converter : callable, optional
         Frame-wise transform of the decompressed features (voice conversion,
         see ``speechbrain_focalcodec.voice_conversion``).
+    warmup : bool
+        Run ``warmup()`` now.
 
     Example
     -------
     >>> from speechbrain_focalcodec.tiny import tiny_codec
     >>> codec = tiny_codec("causal")
-    >>> dec = codec.stream_decoder(batch_size=1)
+    >>> dec = codec.stream_decoder(batch_size=1, warmup=True)
     >>> toks = torch.randint(0, codec.codebook_size, (1, 8))
     >>> sig = torch.cat([dec(toks[:, :4]), dec(toks[:, 4:])], dim=1)
     >>> sig.shape, torch.allclose(sig, codec.toks_to_sig(toks), atol=1e-5)
@@ -306,13 +452,16 @@ class StreamDecoder(_StreamBase):
     _what = "tokens"
 
     def __init__(
-        self, codec: nn.Module, batch_size: int = 1, converter: Optional[Callable] = None
+        self,
+        codec: nn.Module,
+        batch_size: int = 1,
+        converter: Optional[Callable] = None,
+        warmup: bool = False,
     ) -> None:
         self.codec = codec
         self.tokens_per_chunk = codec.chunk_size // codec.samples_per_token
-        device = codec.codebook.device
         step = DecoderStep(codec, converter)
-        super().__init__(step, batch_size, self.tokens_per_chunk, device)
+        super().__init__(step, batch_size, self.tokens_per_chunk, warmup)
 
     def __call__(self, toks: Tensor) -> Tensor:
         """Decodes the next chunk(s) of tokens of every stream.
@@ -346,6 +495,10 @@ class StreamDecoder(_StreamBase):
 
     def _check(self, toks: Tensor) -> Tensor:
         return self.codec._check_toks(_check_batch(toks, self.batch_size, "toks"), None)
+
+    def _silence(self, device: torch.device) -> Tensor:
+        shape = (self.batch_size, self.tokens_per_chunk)
+        return torch.zeros(shape, dtype=torch.long, device=device)
 
 
 def _check_batch(x: Tensor, batch_size: int, name: str) -> Tensor:

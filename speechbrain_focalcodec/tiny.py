@@ -167,11 +167,11 @@ def tiny_codec(variant: str = "50hz", seed: int = 0) -> FocalCodec:
     >>> codec.sig_to_toks(torch.randn(1, 16000)).shape
     torch.Size([1, 25])
     """
-    from speechbrain_focalcodec.checkpoints import codec_from_config
+    from speechbrain_focalcodec.codec import FocalCodec
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        codec = codec_from_config(tiny_config(variant))
+        codec = FocalCodec.from_config(tiny_config(variant))
         with torch.no_grad():
             for param in codec.parameters():
                 param.add_(0.05 * torch.randn_like(param))

@@ -6,12 +6,18 @@ https://arxiv.org/abs/2406.14294) recipes talk to audio tokenizers through
 tokens shaped ``[batch, tokens, codebooks]``. FocalCodec has one codebook of
 ``2^D`` entries whose embeddings are the BSQ codes.
 
+When DASB is importable (its ``benchmarks/DASB`` folder on ``sys.path``, as in
+its recipes), ``FocalCodecTokenizer`` also subclasses DASB's abstract
+``utils.tokenizer_interface.BaseTokenizer``, so ``isinstance`` checks against
+it hold; without DASB it is a plain ``torch.nn.Module``.
+
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import importlib.util
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +27,18 @@ from speechbrain_focalcodec.codec import FocalCodec
 __all__ = ["FocalCodecTokenizer"]
 
 
-class FocalCodecTokenizer(nn.Module):
+def _dasb_base_classes() -> Tuple[type, ...]:
+    """DASB's ``BaseTokenizer`` when DASB is importable, else nothing."""
+    try:
+        if importlib.util.find_spec("utils") is None:
+            return ()
+        from utils.tokenizer_interface import BaseTokenizer
+    except Exception:  # no DASB on the path, or its optional dependencies missing
+        return ()
+    return (BaseTokenizer,) if isinstance(BaseTokenizer, type) else ()
+
+
+class FocalCodecTokenizer(nn.Module, *_dasb_base_classes()):
     """DASB-compatible tokenizer wrapping a frozen ``FocalCodec``.
 
     Arguments
@@ -43,7 +60,7 @@ class FocalCodecTokenizer(nn.Module):
     (torch.Size([2, 49, 1]), torch.int64)
     >>> tokenizer.tokens_to_sig(tokens).shape
     torch.Size([2, 15680])
-    >>> tokenizer.get_pretrained_embeddings().shape
+    >>> tokenizer.get_pretrained_embeddings(8192, 1, "cpu").shape
     torch.Size([8192, 13])
     """
 
@@ -148,6 +165,7 @@ class FocalCodecTokenizer(nn.Module):
         self,
         vocab_size: Optional[int] = None,
         num_codebooks: Optional[int] = None,
+        device: Optional[Union[str, torch.device]] = None,
         **kwargs: Any,
     ) -> Tensor:
         """The codebook: row ``t`` is the BSQ code of token ``t``.
@@ -158,6 +176,8 @@ class FocalCodecTokenizer(nn.Module):
             Must be None or ``2^D``.
         num_codebooks : int, optional
             Must be None or 1.
+        device : str or torch.device, optional
+            Where to return the embeddings; by default the codec's device.
         **kwargs : dict
             Ignored.
 
@@ -169,7 +189,8 @@ class FocalCodecTokenizer(nn.Module):
         self._check_codebooks(num_codebooks)
         if vocab_size is not None and vocab_size != self.vocab_size:
             raise ValueError(f"This codec has {self.vocab_size} tokens, not {vocab_size}")
-        return self.codec.codebook.clone()
+        embeddings = self.codec.codebook.clone()
+        return embeddings if device is None else embeddings.to(device)
 
     @staticmethod
     def _check_codebooks(num_codebooks: Optional[int]) -> None:

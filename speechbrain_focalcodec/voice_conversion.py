@@ -27,6 +27,7 @@ __all__ = [
     "KNNVoiceConverter",
     "LinearTransportConverter",
     "knn",
+    "knn_convert",
     "matching_set",
 ]
 
@@ -182,6 +183,49 @@ class KNNVoiceConverter(FrameConverter):
         """Mean of the ``topk`` nearest neighbours of each frame."""
         neighbours = knn(qfeats, self.matching_set.to(qfeats.dtype), self.topk, self.num_splits)
         return neighbours.mean(dim=-2)
+
+
+def knn_convert(
+    feats: Tensor, matching_set: Optional[Tensor] = None, topk: int = 4, num_splits: int = 1
+) -> Tensor:
+    """The official ``matching_set=``/``topk=``/``num_splits=`` keywords of
+    ``feats_to_sig``, ``toks_to_sig`` and ``codes_to_sig``: kNN-VC of ``feats``.
+
+    Arguments
+    ---------
+    feats : torch.Tensor
+        ``[batch, frames, dim]`` features about to be decoded.
+    matching_set : torch.Tensor, optional
+        Target-speaker features ``[num_points, dim]``; None leaves ``feats`` as they are.
+    topk : int
+        Neighbours averaged per frame.
+    num_splits : int
+        Search the matching set in parts (memory).
+
+    Returns
+    -------
+    feats : torch.Tensor
+        Each frame replaced by the mean of its ``topk`` nearest neighbours.
+
+    Example
+    -------
+    >>> feats = torch.randn(1, 5, 8)
+    >>> knn_convert(feats) is feats
+    True
+    >>> knn_convert(feats, torch.ones(3, 8), topk=2)[0, 0]
+    tensor([1., 1., 1., 1., 1., 1., 1., 1.])
+    """
+    if matching_set is None:
+        return feats
+    if not isinstance(matching_set, Tensor):
+        raise TypeError(f"`matching_set` must be a torch.Tensor, got {type(matching_set).__name__}")
+    if matching_set.ndim != 2 or matching_set.shape[-1] != feats.shape[-1]:
+        raise ValueError(
+            f"`matching_set` must have shape [num_points, {feats.shape[-1]}] (the features "
+            f"being decoded), got {list(matching_set.shape)}"
+        )
+    matching_set = matching_set.to(device=feats.device, dtype=feats.dtype)
+    return KNNVoiceConverter(matching_set, topk, num_splits)(feats)
 
 
 def _gaussian(feats: Tensor, regularization: float) -> tuple:

@@ -64,7 +64,8 @@ def _write(path: Path, sig: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> Non
 
 def librispeech(root: Path) -> Path:
     """``LibriSpeech/{train-clean-100,dev-clean,test-clean}`` with made-up
-    transcripts: 4 + 1 + 1 clips of each of speakers 84 and 251."""
+    transcripts: 4 + 1 + 1 clips of each of speakers 84 and 251 (rewritten, not
+    appended to, when called again on the same root)."""
     folder = root / "LibriSpeech"
     chapters = {"84": "121123", "251": "118436"}
     layout = {"train-clean-100": range(4), "dev-clean": [4], "test-clean": [5]}
@@ -78,7 +79,7 @@ def librispeech(root: Path) -> Path:
                 utt_id = f"{speaker}-{chapter}-{index:04d}"
                 _write(directory / f"{utt_id}.flac", speaker_clips[index])
                 lines.append(f"{utt_id} {next(text, 'SHORT TEXT')}")
-            with open(directory / f"{speaker}-{chapter}.trans.txt", "a", encoding="utf-8") as f:
+            with open(directory / f"{speaker}-{chapter}.trans.txt", "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
     return folder
 

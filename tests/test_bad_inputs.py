@@ -107,7 +107,8 @@ def test_odd_but_valid_audio(case, tmp_path, capsys, speech_16k):
     duration = sf.info(path).duration
     for model, out_rate in ((OFFLINE, 16000), (CAUSAL, 24000)):
         out = tmp_path / "out.wav"
-        assert main(["resynth", "--model", model, str(path), str(out)]) == 0, capsys.readouterr()
+        argv = ["resynth", "--model", model, "--force", str(path), str(out)]
+        assert main(argv) == 0, capsys.readouterr()
         rec, got_rate = sf.read(out, dtype="float32")
         assert got_rate == out_rate and np.isfinite(rec).all()
         assert abs(len(rec) - duration * out_rate) <= out_rate / 16000 * 2 + 1

@@ -16,6 +16,7 @@ from speechbrain_focalcodec.bitstream import (
     encode_bitstream,
     load_tokens,
     nominal_payload_bytes,
+    read_header,
     save_tokens,
 )
 from tests.conftest import GOLDEN, random_codec
@@ -156,3 +157,92 @@ def test_fuzz_corrupted_token_files(codec):
         assert parsed.toks.dtype == torch.int64 and parsed.toks.ndim == 2
         assert 0 <= int(parsed.toks.min()) and int(parsed.toks.max()) < 2**parsed.bits_per_token
     assert outcomes["rejected"] > 16000 and outcomes["parsed"] > 0, outcomes
+
+
+def _forge(data: bytes, name_length: int, **fields) -> bytes:
+    """A token file whose header fields are replaced, with a valid checksum."""
+    start = 14 + name_length
+    names = ["rate_in", "rate_out", "per_token", "bits", "count", "num_samples"]
+    values = dict(zip(names, struct.unpack_from("<IIIBIQ", data, start)))
+    values.update(fields)
+    body = bytearray(data[:-CRC_BYTES])
+    struct.pack_into("<IIIBIQ", body, start, *[values[name] for name in names])
+    return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"num_samples": 10**9}, "states 1000000000 samples for 100 tokens"),
+        ({"num_samples": 2**64 - 1}, "samples for 100 tokens"),
+        ({"num_samples": 0}, "states 0 samples"),
+        ({"rate_in": 1_000_000_007}, "invalid input sample rate"),
+        ({"rate_out": 3}, "invalid output sample rate"),
+        ({"per_token": 10**6}, "invalid token hop"),
+    ],
+)
+def test_absurd_header_fields_are_rejected(codec, tmp_path, fields, message):
+    """A valid checksum over absurd fields: rejected before anything is allocated."""
+    toks = torch.arange(100)[None]
+    data = _forge(encode_bitstream(toks, codec, 100 * 320), 0, **fields)
+    with pytest.raises(TokenFileError, match=message):
+        decode_bitstream(data)
+    path = tmp_path / "forged.fcz"
+    path.write_bytes(data)
+    with pytest.raises(TokenFileError, match=message):
+        read_header(path)
+    with pytest.raises(TokenFileError, match=message):
+        load_tokens(path, codec)
+
+
+def test_writer_refuses_inconsistent_lengths(codec):
+    with pytest.raises(ValueError, match="samples for 10 tokens"):
+        encode_bitstream(torch.zeros(1, 10, dtype=torch.long), codec, 10**6)
+
+
+def test_header_is_read_without_loading_the_file(codec, tmp_path, monkeypatch):
+    """A huge file that is not a token file fails on its first bytes; a token file's
+    header is read (and its checksum verified) in blocks, never whole."""
+    path = tmp_path / "big.fcz"
+    with open(path, "wb") as stream:
+        stream.truncate(9 * 2**30)  # sparse: 9 GiB of zeros, no disk used
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("read whole"))
+    with pytest.raises(TokenFileError, match="bad magic number"):
+        load_tokens(path)
+    with pytest.raises(TokenFileError, match="bad magic number"):
+        read_header(path)
+    toks = torch.arange(100)[None]
+    good = tmp_path / "good.fcz"
+    save_tokens(good, toks, codec, 100 * 320, model_name="m")
+    header = read_header(good)
+    assert header.num_tokens == 100 and header.toks.numel() == 0
+    assert header.num_samples == 32000 and header.model_name == "m"
+    monkeypatch.undo()
+    data = bytearray(good.read_bytes())
+    data[-12] ^= 1  # a payload bit: only the checksum can tell
+    good.write_bytes(bytes(data))
+    with pytest.raises(TokenFileError, match="checksum"):
+        read_header(good)
+
+
+def test_stored_names_are_printed_escaped(codec, tmp_path, capsys):
+    from speechbrain_focalcodec.cli import main
+
+    path = tmp_path / "evil.fcz"
+    save_tokens(path, torch.arange(50)[None], codec, model_name="x\x1b[2J\r\nline")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out and "\r" not in out
+    assert "'x\\x1b[2J\\r\\nline'" in out
+
+
+def test_header_fields_must_match_the_model(codec, tmp_path):
+    """The model's fingerprint with another hop: decoding would stretch the output."""
+    path = tmp_path / "forged.fcz"
+    toks = torch.arange(100)[None]
+    path.write_bytes(
+        _forge(encode_bitstream(toks, codec, 100 * 320), 0, per_token=1, num_samples=100)
+    )
+    assert load_tokens(path).samples_per_token == 1  # consistent on its own
+    with pytest.raises(TokenFileError, match="corrupted header"):
+        load_tokens(path, codec)

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from speechbrain_focalcodec import FocalCodec
-from speechbrain_focalcodec.checkpoints import CheckpointError, codec_config, read_state_dict
+from speechbrain_focalcodec.checkpoints import CheckpointError, read_state_dict
+from speechbrain_focalcodec.codec_config import codec_config
 from tests.conftest import GOLDEN, random_codec
 
 
@@ -95,13 +96,19 @@ def test_weights_only_torch_file(tmp_path):
     )
 
 
-class Payload:
-    """Unpickling this calls a function: what a malicious checkpoint would do."""
+CALLS = []
 
-    calls = []
+
+def record_call(message: str) -> None:
+    """What a malicious checkpoint would run (pickled by reference)."""
+    CALLS.append(message)
+
+
+class Payload:
+    """Unpickling this calls ``record_call``."""
 
     def __reduce__(self):
-        return (Payload.calls.append, ("unpickled",))
+        return (record_call, ("unpickled",))
 
 
 def test_pickled_objects_are_refused(tmp_path):
@@ -109,7 +116,7 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"weights": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="Cannot read checkpoint"):
         read_state_dict(tmp_path / "evil.pt")
-    assert Payload.calls == []
+    assert CALLS == []
 
 
 def test_mismatched_checkpoint_names_keys(tmp_path):
@@ -147,9 +154,9 @@ def test_truncated_weights_file(tmp_path, cut):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda c: c.update(decoder_name="HiFiGAN"), "Unsupported decoder"),
-        (lambda c: c["encoder_config"].update(num_layer=2), "Invalid encoder_config"),
-        (lambda c: c.update(extra_config={}), "Unknown entries"),
+        (lambda c: c.update(decoder_name="HiFiGAN"), "decoder_name 'HiFiGAN' is not supported"),
+        (lambda c: c["encoder_config"].update(num_layer=2), "encoder_config.num_layer is not an"),
+        (lambda c: c.update(extra_config={}), "unknown entry 'extra_config'"),
         (lambda c: c["quantizer_config"].update(codebook_size=1000), "power of two"),
         (lambda c: c["decompressor_config"].update(input_dim=12), "Incompatible components"),
     ],
@@ -166,7 +173,7 @@ def test_invalid_config(tmp_path, edit, message):
 def test_corrupt_config(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     shutil.copy(GOLDEN / "tiny_50hz" / "model.safetensors", tmp_path)
-    with pytest.raises(CheckpointError, match="Cannot read codec config"):
+    with pytest.raises(CheckpointError, match="Cannot read codec config .*invalid JSON"):
         FocalCodec.from_pretrained(tmp_path)
 
 

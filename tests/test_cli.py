@@ -160,4 +160,4 @@ def test_evaluate_and_extract_tokens_are_subcommands(tmp_path, capsys):
     )  # fmt: skip
     assert status == 0 and any((tmp_path / "toks").iterdir())
     status, _, err = run(capsys, "evaluate", str(tmp_path / "missing"), "--model", OFFLINE)
-    assert status == 2 and err.count("\n") == 1 and "error" in err
+    assert status == 1 and err.count("\n") == 1 and "focalcodec evaluate: error" in err

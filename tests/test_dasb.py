@@ -40,3 +40,68 @@ def test_dasb_hparams_from_the_docs(speech):
     vectors, _ = embedding(tokens[..., 0])
     assert torch.equal(vectors, tokenizer.codec.toks_to_codes(tokens[..., 0]))
     assert tokenizer.tokens_to_sig(tokens).shape == (2, 31680)
+
+
+FAKE_DASB = """
+from abc import ABC, abstractmethod
+
+
+class BaseTokenizer(ABC):
+    def __init__(self):
+        super().__init__()
+
+    @abstractmethod
+    def sig_to_tokens(self, signal, lengths=None, num_codebooks=None, **kwargs):
+        pass
+
+    @abstractmethod
+    def tokens_to_sig(self, tokens, **kwargs):
+        pass
+
+    @abstractmethod
+    def get_pretrained_embeddings(self, vocab_size, num_codebooks, **kwargs):
+        pass
+"""
+
+CHECK = """
+from utils import tokenizer_interface
+from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
+tokenizer = FocalCodecTokenizer(source={source!r})
+print(isinstance(tokenizer, getattr(tokenizer_interface, "BaseTokenizer", ())))
+print(tokenizer.get_pretrained_embeddings(8192, 1, "meta").device)
+"""
+
+
+def run_with_utils(tmp_path, interface: str):
+    """Runs CHECK with a `utils` package (DASB's layout) first on the path."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "utils").mkdir()
+    (tmp_path / "utils" / "__init__.py").write_text("")
+    (tmp_path / "utils" / "tokenizer_interface.py").write_text(interface)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    code = CHECK.format(source=str(GOLDEN / "tiny_50hz"))
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_subclasses_dasb_base_tokenizer_when_importable(tmp_path):
+    assert run_with_utils(tmp_path, FAKE_DASB) == ["True", "meta"]
+
+
+def test_plain_module_without_dasb(tmp_path):
+    """Another `utils` package on the path (no tokenizer_interface.BaseTokenizer)."""
+    assert run_with_utils(tmp_path, "x = 1\n") == ["False", "meta"]
+
+
+def test_embeddings_positional_with_device():
+    tokenizer = FocalCodecTokenizer(source=str(GOLDEN / "tiny_50hz"))
+    embs = tokenizer.get_pretrained_embeddings(8192, 1, torch.device("meta"))
+    assert embs.device.type == "meta" and embs.shape == (8192, 13)
+    on_cpu = tokenizer.get_pretrained_embeddings(8192, 1, "cpu")
+    assert torch.equal(on_cpu, tokenizer.codec.codebook)

@@ -11,7 +11,7 @@ import torch
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.evaluation.evaluate import main
 from speechbrain_focalcodec.evaluation.manifest import ManifestError, read_utterances
-from speechbrain_focalcodec.evaluation.models import DNSMOS, reachable
+from speechbrain_focalcodec.evaluation.models import DNSMOS
 from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, si_sdr, stoi
 from tests.conftest import GOLDEN, LIBRISPEECH, SAMPLES
 
@@ -88,10 +88,13 @@ def test_read_utterances_manifests(tmp_path):
         read_utterances(tmp_path / "missing")
 
 
-@pytest.mark.skipif(reachable("huggingface.co"), reason="checks the offline behaviour")
-def test_evaluate_command_on_bundled_speech(tmp_path, capsys):
+def test_evaluate_command_on_bundled_speech(tmp_path, capsys, monkeypatch):
     """Two real utterances and one unreadable file, through the tiny codec:
-    UTMOS switches off with a message, the other metrics still run."""
+    UTMOS switches off with a message (offline), the other metrics still run."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"not audio")
     manifest = tmp_path / "test.csv"
@@ -127,14 +130,16 @@ def test_evaluate_command_on_bundled_speech(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, status, message",
     [
-        (["does/not/exist"], "No such folder or manifest"),
-        ([str(LIBRISPEECH[0].parent), "--model", "does/not/exist/dir"], "Cannot load model"),
-        ([str(LIBRISPEECH[0].parent), "--max-utterances", "0"], "at least 1"),
+        (["does/not/exist"], 1, "No such folder or manifest"),
+        ([str(LIBRISPEECH[0].parent), "--model", "does/not/exist/dir"], 1, "Cannot load model"),
+        ([str(LIBRISPEECH[0].parent), "--max-utterances", "0"], 2, "whole number >= 1"),
     ],
 )
-def test_evaluate_command_bad_input(args, message, tmp_path, capsys):
-    status = main(args + ["--output", str(tmp_path), "--metrics", "si_sdr", "--no-progress"])
+def test_evaluate_command_bad_input(args, status, message, tmp_path, capsys):
+    """Errors exit 1 with one line; only command-line usage errors exit 2."""
+    got = main(args + ["--output", str(tmp_path), "--metrics", "si_sdr", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and err[-1].startswith("error: ") and message in err[-1]
+    assert got == status and err[-1].startswith("focalcodec-evaluate: error: ")
+    assert message in err[-1]

@@ -6,7 +6,6 @@ import pytest
 import torch
 import transformers
 
-from speechbrain_focalcodec.evaluation import models
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
 from speechbrain_focalcodec.evaluation.models import (
     DWER,
@@ -27,32 +26,41 @@ def test_code_statistics_ignore_padding():
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    """No host resolves, and every Hugging Face load records how it was asked."""
+def offline(monkeypatch, tmp_path):
+    """Downloads are off (HF_HUB_OFFLINE), the caches are empty, and every Hugging
+    Face load records what it was asked."""
+    import huggingface_hub.constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     calls = []
 
-    def from_pretrained(source, local_files_only=False, **kwargs):
-        calls.append((source, local_files_only))
-        raise OSError(f"{source} is not in the local cache")
+    def from_pretrained(source, **kwargs):
+        calls.append(source)
+        try:
+            raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache")
+        except LocalEntryNotFoundError as error:
+            raise OSError(f"{source} is not in the local cache") from error
 
-    monkeypatch.setattr(models, "reachable", lambda host: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
     for name in ("AutoModelForAudioXVector", "WhisperProcessor", "WhisperForConditionalGeneration"):
         monkeypatch.setattr(getattr(transformers, name), "from_pretrained", from_pretrained)
     return calls
 
 
 def test_model_metrics_switch_off_offline(offline, caplog):
-    """Offline, models are only looked up in the local cache (no network
-    retries), and each unavailable metric is one log line."""
+    """Offline, models are only looked up in the local cache, and each unavailable
+    metric is one log line saying that downloads are off."""
     for factory in (UTMOS, DWER, SpeakerSimilarity):
-        with pytest.raises(MetricUnavailable, match="cache|github"):
+        with pytest.raises(MetricUnavailable, match="downloads are off"):
             factory(16000)
     with caplog.at_level(logging.WARNING):
         metrics = load_metrics(["utmos", "dwer", "speaker_similarity"], 16000)
     assert metrics == {}
     switched_off = [r for r in caplog.records if "switched off" in r.getMessage()]
     assert len(switched_off) == 3
-    assert offline and all(local_only for _, local_only in offline)
+    assert all("downloads are off" in r.getMessage() for r in switched_off)
+    assert offline == ["openai/whisper-small", "microsoft/wavlm-base-sv"] * 2
 
 
 def test_unknown_metric():

@@ -151,5 +151,6 @@ def test_bad_inputs_give_one_line_errors(corpus, tmp_path, capsys):
          "--output_folder", str(tmp_path / "out2"), "--no_progress"]
     )  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 1
-    assert err[-1].startswith("error: Utterance a (wav): No such audio file")
+    assert status == 1 and len(err) == 1
+    assert err[-1].startswith("focalcodec-extract-tokens: error: 1 audio files of")
+    assert "do not exist, e.g. " in err[-1] and "missing.wav (a)" in err[-1]

@@ -10,7 +10,8 @@ import torch
 
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import AudioError, load_audio, resample
-from speechbrain_focalcodec.checkpoints import CheckpointError, hparams_yaml
+from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.codec_config import hparams_yaml
 from speechbrain_focalcodec.inference import FocalCodecInterface
 from tests.conftest import GOLDEN, LIBRISPEECH, random_codec
 
@@ -53,7 +54,7 @@ def test_yaml_pointing_at_another_source(model_dir, tmp_path):
     yaml_dir = tmp_path / "yamls"
     yaml_dir.mkdir()
     config = json.loads((model_dir / "config.json").read_text())
-    text = hparams_yaml(config, weights_source="someone/not-reachable")
+    text = hparams_yaml(FocalCodec.from_config(config), weights_source="someone/not-reachable")
     (yaml_dir / "tiny.yaml").write_text(text)
     loaded = FocalCodecInterface.from_hparams(
         source=str(yaml_dir),
@@ -70,7 +71,7 @@ def test_from_hparams_with_official_layout_weights(tmp_path):
     source = tmp_path / "copy"
     shutil.copytree(GOLDEN / "tiny_50hz_v001layout", source)
     config = json.loads((source / "config.json").read_text())
-    (source / "hyperparams.yaml").write_text(hparams_yaml(config))
+    (source / "hyperparams.yaml").write_text(hparams_yaml(FocalCodec.from_config(config)))
     loaded = FocalCodecInterface.from_hparams(source=str(source), savedir=str(tmp_path / "s"))
     reference = FocalCodec.from_pretrained(GOLDEN / "tiny_50hz")
     sig = torch.randn(1, 8000)

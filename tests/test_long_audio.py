@@ -65,3 +65,47 @@ def test_from_a_file_piece_by_piece(long_speech, tmp_path):
     from_file = torch.cat(list(iter_encode(codec, reader.read, reader.num_samples, 8.0, 2.0)), 1)
     in_memory = encode_long(codec, reader.read(), segment=8.0, context=2.0)
     assert torch.equal(from_file, in_memory)
+
+
+def test_long_tensors_are_routed_through_segments(monkeypatch):
+    """Above ``max_whole_seconds`` (lowered here), ``sig_to_toks`` tokenizes in
+    segments: the encoder never sees more than a segment and its context, and the
+    tokens are ``encode_long``'s; below it, the whole-input path runs unchanged."""
+    codec = random_codec("50hz", seed=3)
+    sig = 0.1 * torch.randn(1, 16000 * 45, generator=torch.Generator().manual_seed(0))
+    seen = []
+    codec.encoder.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
+    codec.max_whole_seconds = None
+    whole = codec.sig_to_toks(sig)
+    assert max(shape[-1] for shape in seen) == sig.shape[1]
+    seen.clear()
+    codec.max_whole_seconds = 40.0
+    routed = codec.sig_to_toks(sig)
+    assert max(shape[-1] for shape in seen) <= 31 * 16000  # 20 s + 2 x 5 s of context
+    seen.clear()
+    assert torch.equal(routed, encode_long(codec, sig[0]))
+    assert routed.shape == whole.shape and not torch.equal(routed, whole)
+    assert torch.equal(codec.toks_to_codes(routed), codec.sig_to_codes(sig))
+    short = sig[:, : 16000 * 3]
+    seen.clear()
+    assert torch.equal(
+        codec.sig_to_toks(short), codec.quantizer.lats_to_toks(codec.sig_to_lats(short))
+    )
+    assert max(shape[-1] for shape in seen) == short.shape[1]
+
+
+def test_long_batches_are_routed_item_by_item():
+    """Causal codecs segment exactly: routed batches equal the whole path, each item
+    cut to its length, token 0 past its end."""
+    codec = random_codec("causal", seed=4)
+    sig = 0.1 * torch.randn(2, 16000 * 3, generator=torch.Generator().manual_seed(1))
+    lens = torch.tensor([1.0, 0.6])
+    codec.max_whole_seconds = None
+    whole = codec.sig_to_toks(sig, lens)
+    codec.max_whole_seconds = 1.0
+    routed = codec.sig_to_toks(sig, lens)
+    valid = torch.round(codec.toks_lens(lens, sig.shape[1]) * whole.shape[1]).long()
+    assert routed.shape == whole.shape
+    for row, count in enumerate(valid.tolist()):
+        assert torch.equal(routed[row, :count], whole[row, :count])
+        assert not routed[row, count:].any()

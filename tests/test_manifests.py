@@ -8,7 +8,8 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_focalcodec.checkpoints import _from_v001_layout, codec_from_config
+from speechbrain_focalcodec import FocalCodec
+from speechbrain_focalcodec.checkpoints import _from_v001_layout
 from tests.conftest import GOLDEN, ROOT
 
 CHECKPOINTS = [
@@ -48,7 +49,7 @@ def assert_matches_manifest(codec, expected: dict) -> None:
 def test_architecture_from_config(name):
     info = manifest(name)
     with torch.device("meta"):
-        codec = codec_from_config(info["config"])
+        codec = FocalCodec.from_config(info["config"])
     assert_matches_manifest(codec, info["state_dict"])
     total = sum(value.numel() for value in codec.state_dict().values())
     assert total == info["param_counts"]["total_state_dict_numel"]
@@ -83,7 +84,7 @@ def test_released_v001_files_map_onto_the_architecture(name):
     rename onto exactly our state dict."""
     layout = manifest(name)["official_file_layout_v001"]
     with torch.device("meta"):
-        codec = codec_from_config(layout["likely_official_config_json"])
+        codec = FocalCodec.from_config(layout["likely_official_config_json"])
         released = {
             key: torch.empty(spec["shape"], dtype=getattr(torch, spec["dtype"]))
             for key, spec in layout["state_dict"].items()

@@ -69,3 +69,29 @@ def test_streaming_graphs(exported, golden, speech):
     pair = OnnxStream(paths["encoder"], batch_size=2, threads=1)
     toks = torch.cat([pair(chunk) for chunk in sig.split(codec.chunk_size, dim=1)], dim=1)
     assert_toks(toks, codec.sig_to_toks(sig), codec.sig_to_lats(sig), "onnx batch of streams")
+    # A new stream in slot 1 while slot 0 goes on.
+    pair.reset([1])
+    other = speech[9][: 3 * codec.chunk_size]
+    rows = torch.stack([speech[7][5 * codec.chunk_size : 8 * codec.chunk_size], other])
+    more = torch.cat([pair(chunk) for chunk in rows.split(codec.chunk_size, dim=1)], dim=1)
+    first = speech[7][None, : 8 * codec.chunk_size]
+    whole = torch.cat([toks[:1], more[:1]], dim=1)
+    assert_toks(whole, codec.sig_to_toks(first), codec.sig_to_lats(first), "slot 0 goes on")
+    alone = codec.sig_to_toks(other[None])
+    assert_toks(more[1:], alone, codec.sig_to_lats(other[None]), "slot 1 restarted")
+    with pytest.raises(IndexError, match="out of range"):
+        pair.reset([2])
+
+
+def test_causal_vocos_stream_graph(exported, speech):
+    """A causal Vocos decoder exports as a streaming graph too (its inverse
+    STFT, the package's only one, switches to real operators when traced) and
+    matches the PyTorch stream."""
+    codec = FocalCodec.from_pretrained(GOLDEN / "extra" / "tiny_causal_vocos")
+    paths = exported(codec)
+    sig = speech[2][None, : 6 * codec.chunk_size]
+    toks = codec.sig_to_toks(sig)
+    decoder = OnnxStream(paths["decoder"], threads=1)
+    unit = codec.chunk_size // codec.samples_per_token
+    rec = torch.cat([decoder(chunk) for chunk in toks.split(unit, dim=1)], dim=1)
+    assert_close(rec, codec.toks_to_sig(toks), ATOL, "onnx causal Vocos stream")

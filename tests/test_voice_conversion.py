@@ -85,3 +85,28 @@ def test_streaming_and_long_conversion_equal_offline(method, speech):
     assert_close(stream_decode(codec, toks, 2, converter), offline, ATOL, "streamed")
     assert_close(decode_long(codec, toks, 0.5, converter=converter), offline, ATOL, "long")
     assert not torch.allclose(offline, codec.toks_to_sig(toks), atol=1e-3)
+
+
+def test_official_conversion_keywords(offline, golden):
+    """``toks_to_sig``/``codes_to_sig``/``feats_to_sig(..., matching_set=, topk=,
+    num_splits=)`` as in the official package: the golden ``vc.*`` outputs."""
+    _, expected, meta = golden("tiny_50hz")
+    assert "matching_set=vc.matching_set, topk=4" in meta["expected"]["vc.rec_sig"]["call"]
+    codes, toks = expected["sig1.codes"], expected["sig1.toks"]
+    qfeats = offline.codes_to_qfeats(codes)
+    for key, references_key, splits in [
+        ("vc.rec_sig", "vc.matching_set", 1),
+        ("vc.rec_sig_splits3", "vc.matching_set", 3),
+        ("vc.rec_sig_qfeats_ms", "vc.matching_set_qfeats", 1),
+    ]:
+        keywords = {"matching_set": expected[references_key], "topk": 4, "num_splits": splits}
+        assert_close(offline.codes_to_sig(codes, **keywords), expected[key], ATOL, key)
+        assert_close(offline.toks_to_sig(toks, **keywords), expected[key], ATOL, key)
+        assert_close(offline.feats_to_sig(qfeats, **keywords), expected[key], ATOL, key)
+    plain = offline.toks_to_sig(toks, matching_set=None)
+    assert torch.equal(plain, offline.toks_to_sig(toks))
+    assert not torch.allclose(plain, expected["vc.rec_sig"], atol=1e-3)
+    with pytest.raises(ValueError, match="topk"):
+        offline.toks_to_sig(toks, matching_set=expected["vc.matching_set"], topk=0)
+    with pytest.raises(ValueError, match=r"matching_set` must have shape \[num_points, 64\]"):
+        offline.toks_to_sig(toks, matching_set=torch.randn(10, 3))

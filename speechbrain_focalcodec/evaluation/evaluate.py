@@ -37,11 +37,22 @@ from tqdm import tqdm
 
 from speechbrain_focalcodec.audio import AudioError, load_audio, resample
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.command_line import (
+    CommandError,
+    add_common_options,
+    add_option,
+    non_negative_int,
+    parse,
+    positive_int,
+    run_command,
+    usage_status,
+)
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
-from speechbrain_focalcodec.evaluation.manifest import ManifestError, read_utterances
+from speechbrain_focalcodec.evaluation.manifest import read_utterances
 from speechbrain_focalcodec.evaluation.models import UTMOS, load_metrics
 from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, si_sdr, stoi
 from speechbrain_focalcodec.evaluation.spectrograms import save_spectrogram_comparison
+from speechbrain_focalcodec.files import atomic_open, atomic_write_text
 
 __all__ = ["EvaluationError", "evaluate", "main", "markdown_table"]
 
@@ -184,7 +195,7 @@ def evaluate(
     if not rows:
         raise EvaluationError(f"{name}: no utterance could be read")
     columns = list(rows[0])
-    with open(output_dir / "utterances.csv", "w", newline="", encoding="utf-8") as file:
+    with atomic_open(output_dir / "utterances.csv", "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -255,20 +266,15 @@ def markdown_table(summaries: List[Dict[str, Any]], reference: Optional[Dict] = 
     return "\n".join(lines) + "\n"
 
 
-def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="focalcodec-evaluate",
+        prog=prog,
         description="Evaluate FocalCodec models on a folder or manifest of speech "
         "(UTMOS, dWER, speaker similarity, DNSMOS, STOI, PESQ, mel distance, SI-SDR, "
         "code usage and entropy).",
     )
     parser.add_argument("source", help="folder of audio files, or a .csv/.json/.txt manifest")
-    parser.add_argument(
-        "--model",
-        action="append",
-        help="Hugging Face repository or local directory (config.json + model.safetensors); "
-        "repeat to compare models (default: lucadellalib/focalcodec_50hz)",
-    )
+    add_common_options(parser, model="append")
     parser.add_argument("--output", default="evaluation", help="output folder")
     parser.add_argument(
         "--metrics",
@@ -278,73 +284,81 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         metavar="METRIC",
         help=f"metrics to compute (default: all of {', '.join(ALL_METRICS)})",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument(
-        "--max-utterances", type=int, default=None, help="evaluate only the first N"
+    add_option(parser, "--max_utterances", type=positive_int, help="evaluate only the first N")
+    add_option(
+        parser,
+        "--num_spectrograms",
+        type=non_negative_int,
+        default=3,
+        help="spectrogram PNGs per model (default 3)",
     )
-    parser.add_argument(
-        "--num-spectrograms", type=int, default=3, help="spectrogram PNGs per model (default 3)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser.parse_args(argv)
+    return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point (``focalcodec-evaluate``).
+def main(argv: Optional[Sequence[str]] = None, prog: str = "focalcodec-evaluate") -> int:
+    """Command-line entry point (``focalcodec-evaluate``, ``focalcodec evaluate``).
 
     Arguments
     ---------
     argv : sequence of str, optional
         Arguments (default: ``sys.argv[1:]``).
+    prog : str
+        Program name in messages.
 
     Returns
     -------
     status : int
-        0 on success, 2 on a usage or input error (one line on stderr).
+        0 on success, 1 on an error (one line on stderr), 2 on a usage error.
     """
-    args = _parse_args(argv)
+    parser = _parser(prog)
+    status, args = usage_status(lambda: parse(parser, sys.argv[1:] if argv is None else argv))
+    if args is None:
+        return status
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.max_utterances is not None and args.max_utterances < 1:
-            raise EvaluationError("--max-utterances must be at least 1")
-        utterances = read_utterances(args.source)[: args.max_utterances]
-        device = torch.device(args.device)
-        model_names = [m for m in args.metrics if m in MODEL_METRICS]
-        metrics = load_metrics(model_names, RATE)
-        for metric in metrics.values():
-            if hasattr(metric, "model"):
-                metric.model.to(device)
-        off = [m for m in model_names if m not in metrics]
-        if off:
-            print(
-                f"Model-based metrics switched off (model not available): {', '.join(off)}; "
-                "the other metrics still run.",
-                file=sys.stderr,
-            )
-        output = Path(args.output)
-        summaries, reference = [], {}
-        for source in args.model or ["lucadellalib/focalcodec_50hz"]:
-            try:
-                codec = FocalCodec.from_pretrained(source).to(device).eval()
-            except Exception as error:
-                raise EvaluationError(f"Cannot load model {source}: {error}") from None
-            name = _safe_name(Path(source).name if Path(source).exists() else source)
-            summary = evaluate(
-                codec,
-                utterances,
-                output / name,
-                metrics,
-                [m for m in args.metrics if m in SIGNAL_METRICS],
-                args.num_spectrograms,
-                not args.no_progress,
-                name,
-                reference,
-            )
-            summary["source"] = str(source)
-            summaries.append(summary)
-    except (EvaluationError, ManifestError, OSError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_command(_run, args, prog)
+
+
+def _run(args: argparse.Namespace) -> int:
+    sources = args.model or ["lucadellalib/focalcodec_50hz"]
+    output = Path(args.output)
+    names = [_safe_name(Path(s).name if Path(s).exists() else s) for s in sources]
+    written = [output / "results.json"] + [output / name / "utterances.csv" for name in names]
+    existing = [path for path in written if path.exists()]
+    if existing and not args.force:
+        raise CommandError(f"{existing[0]} exists: pass --force to replace it")
+    utterances = read_utterances(args.source)[: args.max_utterances]
+    device = torch.device(args.device)
+    model_names = [m for m in args.metrics if m in MODEL_METRICS]
+    metrics = load_metrics(model_names, RATE)
+    for metric in metrics.values():
+        if hasattr(metric, "model"):
+            metric.model.to(device)
+    off = [m for m in model_names if m not in metrics]
+    if off:
+        print(
+            f"Model-based metrics switched off (model not available): {', '.join(off)}; "
+            "the other metrics still run.",
+            file=sys.stderr,
+        )
+    summaries, reference = [], {}
+    for source, name in zip(sources, names):
+        try:
+            codec = FocalCodec.from_pretrained(source).to(device).eval()
+        except Exception as error:
+            raise EvaluationError(f"Cannot load model {source}: {error}") from None
+        summary = evaluate(
+            codec,
+            utterances,
+            output / name,
+            metrics,
+            [m for m in args.metrics if m in SIGNAL_METRICS],
+            args.num_spectrograms,
+            not args.quiet,
+            name,
+            reference,
+        )
+        summary["source"] = str(source)
+        summaries.append(summary)
     # By definition for the references; shown only where the metric ran.
     defaults = {"dwer": 0.0, "speaker_similarity": 100.0}
     reference_row = {key: value for key, value in defaults.items() if key in metrics}
@@ -353,9 +367,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if values:
             reference_row[key] = _mean(values)
     table = markdown_table(summaries, reference_row)
-    (output / "results.md").write_text(table, encoding="utf-8")
+    atomic_write_text(output / "results.md", table)
     results = {"reference": reference_row, "models": summaries, "metrics_off": off}
-    (output / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    atomic_write_text(output / "results.json", json.dumps(results, indent=2))
     print(table)
     print(f"Per-utterance CSVs, spectrograms and results.md are in {output}/")
     return 0

@@ -10,9 +10,13 @@
   package ships (no download).
 
 Each downloads its model on first use (Hugging Face Hub, GitHub) or reads it
-from the local cache. When a model can be neither downloaded nor found in the
-cache, construction raises ``MetricUnavailable`` at once (no network
-retries), so that callers can log one line and go on with other metrics.
+from the local cache. Hugging Face downloads follow ``huggingface_hub``'s
+settings (``HF_ENDPOINT`` mirrors, ``HF_HUB_OFFLINE``; see
+``speechbrain_focalcodec.hub``); ``HF_HUB_OFFLINE=1`` also keeps UTMOS from
+contacting GitHub. When a model can be neither downloaded nor found in the
+cache, construction raises ``MetricUnavailable`` with a one-line reason (not
+found, server error, offline, unreachable), so that callers can log one line
+and go on with other metrics.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -21,7 +25,6 @@ Authors
 import importlib.util
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -30,6 +33,7 @@ import torchaudio
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch import Tensor
 
+from speechbrain_focalcodec.hub import hub_errors, is_offline
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = [
@@ -39,7 +43,6 @@ __all__ = [
     "SpeakerSimilarity",
     "UTMOS",
     "load_metrics",
-    "reachable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,37 +54,10 @@ class MetricUnavailable(RuntimeError):
     """The model behind a metric can be neither downloaded nor found in the cache."""
 
 
-def reachable(host: str) -> bool:
-    """Whether ``host`` resolves, i.e. downloads from it can be attempted.
-
-    Honors ``HF_HUB_OFFLINE`` for the Hugging Face Hub.
-
-    Arguments
-    ---------
-    host : str
-        Host name.
-
-    Returns
-    -------
-    reachable : bool
-    """
-    if host.endswith("huggingface.co") and os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        return False
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
-
-
-def _from_hub(load: Callable[[bool], Any], name: str) -> Any:
-    """Loads a Hugging Face model, from the cache only when the Hub is unreachable."""
-    online = reachable("huggingface.co")
-    try:
-        return load(not online)
-    except Exception as error:
-        where = "the Hub" if online else "the local cache (the Hub is unreachable)"
-        raise MetricUnavailable(f"{name} cannot be loaded from {where}: {error}") from None
+def _from_hub(load: Callable[[], Any], source: str, name: str) -> Any:
+    """Runs a ``from_pretrained`` of ``source``, its failure a one-line ``MetricUnavailable``."""
+    with hub_errors(source, MetricUnavailable, f"{name} cannot be loaded: "):
+        return load()
 
 
 def _trim(sig: Tensor, lens: Optional[Tensor]) -> List[Tensor]:
@@ -112,14 +88,20 @@ class UTMOS(MetricStats):
 
     def _load(self) -> torch.nn.Module:
         cached = Path(torch.hub.get_dir()) / self.REPO.replace("/", "_").replace(":", "_")
-        if not reachable("github.com") and not cached.is_dir():
-            raise MetricUnavailable("UTMOS needs github.com (torch.hub) or a cached copy")
+        if is_offline() and not cached.is_dir():
+            raise MetricUnavailable(
+                f"UTMOS needs github.com (torch.hub) or a cached copy in {cached}, and "
+                "downloads are off (HF_HUB_OFFLINE=1)"
+            )
         try:
             return torch.hub.load(
                 self.REPO, "utmos22_strong", trust_repo=True, skip_validation=True
             )
         except Exception as error:
-            raise MetricUnavailable(f"UTMOS cannot be loaded: {error}") from None
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            raise MetricUnavailable(
+                f"UTMOS cannot be loaded from github.com (torch.hub) or {cached}: {reason:.300}"
+            ) from None
 
     @torch.no_grad()
     def append(self, ids: List[str], sig: Tensor, lens: Optional[Tensor] = None) -> None:
@@ -285,10 +267,9 @@ class SpeakerSimilarity(MetricStats):
                     "Speaker similarity needs `pip install transformers`"
                 ) from None
             model = _from_hub(
-                lambda offline: AutoModelForAudioXVector.from_pretrained(
-                    source, local_files_only=offline
-                ),
-                f"Speaker similarity model {source}",
+                lambda: AutoModelForAudioXVector.from_pretrained(source),
+                source,
+                "Speaker similarity model",
             )
         self.model = model
 
@@ -347,14 +328,10 @@ class DWER(MetricStats):
         except ImportError:
             raise MetricUnavailable("dWER needs `pip install transformers`") from None
         self.processor = _from_hub(
-            lambda offline: WhisperProcessor.from_pretrained(source, local_files_only=offline),
-            f"Whisper {source}",
+            lambda: WhisperProcessor.from_pretrained(source), source, "Whisper"
         )
         self.model = _from_hub(
-            lambda offline: WhisperForConditionalGeneration.from_pretrained(
-                source, local_files_only=offline
-            ),
-            f"Whisper {source}",
+            lambda: WhisperForConditionalGeneration.from_pretrained(source), source, "Whisper"
         )
         self.wer = ErrorRateStats()
 

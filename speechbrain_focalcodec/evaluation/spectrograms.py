@@ -10,6 +10,8 @@ from typing import Union
 import torch
 from torch import Tensor
 
+from speechbrain_focalcodec.files import atomic_path
+
 __all__ = ["log_spectrogram", "save_spectrogram_comparison"]
 
 
@@ -97,6 +99,9 @@ def save_spectrogram_comparison(
     figure.colorbar(image, ax=list(axes), label="dB")
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=100, format=Path(path).suffix[1:] or "png")
+    finally:
+        plt.close(figure)
     return path

@@ -10,15 +10,16 @@ Authors
 """
 
 import math
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear
-from speechbrain_focalcodec.ops.padding import causal_pad, padding_mask, zero_padding
+from speechbrain_focalcodec.ops.padding import padding_mask, zero_padding
 
 __all__ = [
     "ConvPositionalEmbedding",
@@ -163,6 +164,42 @@ class GatedRelativeAttention(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
+        return self.step(x, position_bias, mask)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        position_bias: Tensor,
+        mask: Optional[Tensor] = None,
+        keys: Optional[Tensor] = None,
+        values: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Attends over cached keys and values of earlier frames and ``x`` itself
+        (the only definition of the attention: ``forward`` has no cache).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        position_bias : torch.Tensor
+            Relative position bias, shape ``[heads, time, cache + time]``.
+        mask : torch.Tensor, optional
+            Additive mask (0 or -inf), broadcastable to
+            ``[batch, heads, time, cache + time]``.
+        keys : torch.Tensor, optional
+            Cached keys ``[batch, heads, cache, head_dim]``.
+        values : torch.Tensor, optional
+            Cached values, same shape.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        keys : torch.Tensor
+            The cached keys followed by those of ``x``.
+        values : torch.Tensor
+            The cached values followed by those of ``x``.
+        """
         batch, time, dim = x.shape
         heads = x.view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
         query, key, value = (
@@ -170,6 +207,9 @@ class GatedRelativeAttention(nn.Module):
             .view(batch, time, 3, self.num_heads, self.head_dim)
             .permute(2, 0, 3, 1, 4)
         )
+        if keys is not None and values is not None:
+            key = torch.cat([keys, key], dim=2)
+            value = torch.cat([values, value], dim=2)
         gates = self.gru_rel_pos_linear(heads).view(batch, self.num_heads, time, 2, 4)
         gate_a, gate_b = gates.sum(dim=-1).sigmoid().chunk(2, dim=-1)
         gate = gate_a * (gate_b * self.gru_rel_pos_const - 1.0) + 2.0
@@ -183,7 +223,7 @@ class GatedRelativeAttention(nn.Module):
             attn_mask=bias.to(query.dtype),
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out_proj(output.transpose(1, 2).reshape(batch, time, dim))
+        return self.out_proj(output.transpose(1, 2).reshape(batch, time, dim)), key, value
 
 
 class TransformerLayer(nn.Module):
@@ -232,8 +272,46 @@ class TransformerLayer(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        x = x + self.dropout(self.attention(self.attention_norm(x), position_bias, mask))
-        return x + self.feed_forward(self.feed_forward_norm(x))
+        return self.step(x, position_bias, mask)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        position_bias: Tensor,
+        mask: Optional[Tensor] = None,
+        keys: Optional[Tensor] = None,
+        values: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Applies the layer after cached keys and values (see
+        ``GatedRelativeAttention.step``).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        position_bias : torch.Tensor
+            Relative position bias, shape ``[heads, time, cache + time]``.
+        mask : torch.Tensor, optional
+            Additive attention mask.
+        keys : torch.Tensor, optional
+            Cached keys.
+        values : torch.Tensor, optional
+            Cached values.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        keys : torch.Tensor
+            Cached and new keys.
+        values : torch.Tensor
+            Cached and new values.
+        """
+        h, keys, values = self.attention.step(
+            self.attention_norm(x), position_bias, mask, keys, values
+        )
+        x = x + self.dropout(h)
+        return x + self.feed_forward(self.feed_forward_norm(x)), keys, values
 
 
 class ConvPositionalEmbedding(nn.Module):
@@ -285,14 +363,44 @@ class ConvPositionalEmbedding(nn.Module):
         embedding : torch.Tensor
             Same shape as ``x``.
         """
+        return self.step(x)[0]
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left context of a causal embedding."""
+        pad = self.kernel_size - 1
+        return [(pad, self.conv.in_channels)] if self.causal and pad else []
+
+    def step(
+        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Computes the embedding after the given left context (causal only).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor, optional
+            The left context of the causal convolution; None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+
+        Returns
+        -------
+        embedding : torch.Tensor
+            Same shape as ``x``.
+        contexts : list of torch.Tensor
+            Left context for the frames that follow (empty offline).
+        """
         time = x.shape[1]
-        h = x
-        if self.causal:
-            h = causal_pad(h.transpose(1, 2), self.kernel_size - 1).transpose(1, 2)
+        h, new_contexts = x, []
+        if self.causal and self.kernel_size > 1:
+            (context,) = take_contexts(contexts, 1)
+            h, context = left_context(x, self.kernel_size - 1, "replicate", context, fresh)
+            new_contexts.append(context)
         conv = self.conv
         # An even kernel with symmetric padding yields one extra frame.
         h = conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups)[:, :time]
-        return self.activation(h)
+        return self.activation(h), new_contexts
 
 
 class TransformerEncoder(nn.Module):
@@ -355,7 +463,8 @@ class TransformerEncoder(nn.Module):
             )
         self.causal = causal
         self.window_size = window_size
-        self.chunk_size = 1 + lookahead_size
+        self.chunk_frames = 1 + lookahead_size
+        self.cache_size = window_size - 1 if causal else 0
         self.positional_embedding = ConvPositionalEmbedding(dim, conv_pos, conv_pos_groups, causal)
         self.relative_embedding = RelativePositionBias(num_buckets, max_distance, num_heads)
         self.layers = nn.ModuleList(
@@ -364,37 +473,51 @@ class TransformerEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def attention_mask(
-        self, time: int, num_frames: Optional[Tensor], device: torch.device
+        self,
+        time: int,
+        num_frames: Optional[Tensor],
+        device: torch.device,
+        cache_size: int = 0,
+        seen: Optional[Tensor] = None,
     ) -> Optional[Tensor]:
         """Additive mask of the allowed (query, key) pairs.
 
         Offline, valid queries see the valid keys of their item. Causal
         queries see their chunk and the ``window_size`` frames ending with
-        it, the last chunk being cut at the item's own end.
+        it, the last chunk being cut at the item's own end; with a cache of
+        ``cache_size`` earlier frames before the keys, cached frames older
+        than each stream (``seen``) are masked.
 
         Arguments
         ---------
         time : int
-            Number of frames.
+            Number of (query) frames.
         num_frames : torch.Tensor, optional
             Valid frames per item.
         device : torch.device
             Device of the mask.
+        cache_size : int
+            Cached frames before the keys of the queries (causal only).
+        seen : torch.Tensor, optional
+            ``[batch]`` frames that each stream processed before (causal
+            with a cache only).
 
         Returns
         -------
         mask : torch.Tensor or None
-            Shape ``[batch or 1, 1, time, time]``, 0 where allowed and -inf
-            elsewhere; None when everything is allowed.
+            Shape ``[batch or 1, 1, time, cache_size + time]``, 0 where
+            allowed and -inf elsewhere; None when everything is allowed.
         """
         steps = torch.arange(time, device=device)
         if self.causal:
-            counts = torch.tensor([time], device=device) if num_frames is None else num_frames
-            ends = (steps // self.chunk_size + 1) * self.chunk_size
-            ends = torch.minimum(ends[None, :], counts[:, None])
-            starts = (ends - self.window_size).clamp(min=0)
-            keys = steps[None, None, :]
-            allowed = (keys >= starts[..., None]) & (keys < ends[..., None])
+            counts = steps[-1:] + 1 if num_frames is None else num_frames
+            ends = (steps // self.chunk_frames + 1) * self.chunk_frames
+            ends = torch.minimum(ends[None, :], counts[:, None]) + cache_size
+            keys = torch.arange(cache_size + time, device=device)[None, None, :]
+            allowed = (keys >= (ends - self.window_size)[..., None]) & (keys < ends[..., None])
+            if seen is not None:
+                first = cache_size - torch.clamp(seen, max=cache_size)
+                allowed = allowed & (keys >= first[:, None, None])
         elif num_frames is not None:
             padded = padding_mask(num_frames, time)
             # Padded queries keep every key so that no row is fully masked.
@@ -419,11 +542,60 @@ class TransformerEncoder(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
+        return self.step(zero_padding(x, num_frames), num_frames=num_frames)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        contexts: Optional[List[Tensor]] = None,
+        caches: Optional[List[Tensor]] = None,
+        seen: Optional[Tensor] = None,
+        fresh: Fresh = False,
+        num_frames: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+        """Encodes the frames that follow the given state (the only definition
+        of the encoder: ``forward`` is the step from the start, without cache).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor, optional
+            Causal encoders: the left context of the positional convolution
+            (see ``ConvPositionalEmbedding.context_shapes``); None at the start.
+        caches : list of torch.Tensor, optional
+            Causal encoders: keys and values of the last ``cache_size`` frames
+            of each layer (``[batch, heads, cache_size, head_dim]``, keys then
+            values, layer by layer); None: no cache (offline).
+        seen : torch.Tensor, optional
+            With ``caches``: ``[batch]`` frames each stream processed before
+            (older cache slots are masked).
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        contexts : list of torch.Tensor
+            Left context for the frames that follow (empty offline).
+        caches : list of torch.Tensor
+            With ``caches``: the caches for the frames that follow, else empty.
+        """
         time = x.shape[1]
-        x = zero_padding(x, num_frames)
-        x = self.dropout(x + self.positional_embedding(x))
-        position_bias = self.relative_embedding(time, time)
-        mask = self.attention_mask(time, num_frames, x.device)
-        for layer in self.layers:
-            x = layer(x, position_bias, mask)
-        return x
+        h, contexts = self.positional_embedding.step(x, contexts, fresh)
+        x = self.dropout(x + h)
+        cache_size = 0 if caches is None else self.cache_size
+        position_bias = self.relative_embedding(time, cache_size + time, cache_size)
+        mask = self.attention_mask(time, num_frames, x.device, cache_size, seen)
+        new_caches: List[Tensor] = []
+        for i, layer in enumerate(self.layers):
+            if caches is None:
+                x = layer(x, position_bias, mask)
+                continue
+            x, keys, values = layer.step(x, position_bias, mask, caches[2 * i], caches[2 * i + 1])
+            start = keys.shape[2] - cache_size
+            new_caches += [keys[:, :, start:], values[:, :, start:]]
+        return x, contexts, new_caches

@@ -4,14 +4,15 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear, linear
-from speechbrain_focalcodec.ops.padding import causal_pad, zero_padding
+from speechbrain_focalcodec.ops.padding import zero_padding
 
 __all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
 
@@ -62,6 +63,12 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv2 = Linear(ffn_dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), layerscale_init))
 
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left context of a causal block."""
+        return (
+            [(self.causal_pad, self.dwconv.in_channels)] if self.causal and self.causal_pad else []
+        )
+
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Applies the block.
 
@@ -77,14 +84,59 @@ class ConvNeXtBlock(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        if self.causal:
-            h = causal_pad(x.transpose(1, 2), self.causal_pad, self.pad_mode).transpose(1, 2)
-        else:
-            h = zero_padding(x, num_frames)
+        return self.step(x, num_frames=num_frames)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        contexts: Optional[List[Tensor]] = None,
+        fresh: Fresh = False,
+        num_frames: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Applies the block after the given left context (the only definition
+        of the block: ``forward`` is the step from the start).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor, optional
+            Causal blocks: the left context of the depth-wise convolution
+            (see ``context_shapes``); None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow (empty offline).
+        """
+        h, contexts = _pad(self, x, contexts, fresh, num_frames)
         conv = self.dwconv
         h = self.norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
         h = self.pwconv2(linear(h, self.pwconv1.weight, self.pwconv1.bias, "gelu"))
-        return x + self.gamma * h
+        return x + self.gamma * h, contexts
+
+
+def _pad(
+    module: nn.Module,
+    x: Tensor,
+    contexts: Optional[List[Tensor]],
+    fresh: Fresh,
+    num_frames: Optional[Tensor],
+) -> Tuple[Tensor, List[Tensor]]:
+    """Input of a block's convolution: left context (causal) or zero padding."""
+    if not module.causal:
+        return zero_padding(x, num_frames), []
+    if not module.causal_pad:
+        return x, []
+    (context,) = take_contexts(contexts, 1)
+    h, context = left_context(x, module.causal_pad, module.pad_mode, context, fresh)
+    return h, [context]
 
 
 class ConvNeXtBackbone(nn.Module):
@@ -141,6 +193,13 @@ class ConvNeXtBackbone(nn.Module):
         )
         self.output_norm = nn.LayerNorm(dim, eps=1e-6)
 
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left contexts of a causal backbone, in order."""
+        if not self.causal or not self.causal_pad:
+            return []
+        shapes = [(self.causal_pad, self.embedding.in_channels)]
+        return shapes + [shape for layer in self.layers for shape in layer.context_shapes()]
+
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Applies the backbone.
 
@@ -156,12 +215,44 @@ class ConvNeXtBackbone(nn.Module):
         y : torch.Tensor
             Shape ``[batch, time, dim]``.
         """
-        if self.causal:
-            h = causal_pad(x.transpose(1, 2), self.causal_pad, self.pad_mode).transpose(1, 2)
-        else:
-            h = zero_padding(x, num_frames)
+        return self.step(x, num_frames=num_frames)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        contexts: Optional[List[Tensor]] = None,
+        fresh: Fresh = False,
+        num_frames: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Applies the backbone after the given left contexts.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            Causal backbones: the left contexts of every convolution (see
+            ``context_shapes``); None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow (empty offline).
+        """
+        layers = self.layers
+        # One context per convolution (the input one and one per block), if any.
+        count = 1 if self.causal and self.causal_pad else 0
+        lefts = take_contexts(contexts, count * (1 + len(layers)))
+        h, new_contexts = _pad(self, x, lefts[:count], fresh, num_frames)
         conv = self.embedding
         h = self.input_norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
-        for layer in self.layers:
-            h = layer(h, num_frames)
-        return self.output_norm(h)
+        for i, layer in enumerate(layers, start=1):
+            h, contexts = layer.step(h, lefts[i * count : (i + 1) * count], fresh, num_frames)
+            new_contexts += contexts
+        return self.output_norm(h), new_contexts

@@ -226,7 +226,7 @@ class FocalDecompressor(nn.Module):
         self.output_dim = output_dim
         self.causal = causal
         self.upsample_factor = math.prod(upscale_factors)
-        self.chunk_size = 1 + lookahead_size
+        self.chunk_frames = 1 + lookahead_size
         self.in_proj = Linear(input_dim, hidden_dims[0])
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList()
@@ -253,7 +253,7 @@ class FocalDecompressor(nn.Module):
             )
         if causal and lookahead_size > 0:
             self.refiner = ChunkFeedForward(
-                self.chunk_size, output_dim, self.chunk_size * output_dim, dropout
+                self.chunk_frames, output_dim, self.chunk_frames * output_dim, dropout
             )
         else:
             self.refiner = None

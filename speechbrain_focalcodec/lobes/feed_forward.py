@@ -67,7 +67,7 @@ class ChunkFeedForward(nn.Module):
 
     Arguments
     ---------
-    chunk_size : int
+    chunk_frames : int
         Frames per chunk.
     dim : int
         Channels per frame.
@@ -78,18 +78,18 @@ class ChunkFeedForward(nn.Module):
 
     Example
     -------
-    >>> refiner = ChunkFeedForward(chunk_size=4, dim=8, ffn_dim=16)
+    >>> refiner = ChunkFeedForward(chunk_frames=4, dim=8, ffn_dim=16)
     >>> refiner(torch.randn(2, 10, 8)).shape
     torch.Size([2, 10, 8])
     """
 
-    def __init__(self, chunk_size: int, dim: int, ffn_dim: int, dropout: float = 0.0) -> None:
+    def __init__(self, chunk_frames: int, dim: int, ffn_dim: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.chunk_size = chunk_size
-        self.in_proj = Linear(chunk_size * dim, ffn_dim)
+        self.chunk_frames = chunk_frames
+        self.in_proj = Linear(chunk_frames * dim, ffn_dim)
         self.activation = nn.GELU()  # applied fused with in_proj, see `linear`
         self.dropout = nn.Dropout(dropout)
-        self.out_proj = Linear(ffn_dim, chunk_size * dim)
+        self.out_proj = Linear(ffn_dim, chunk_frames * dim)
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Refines every chunk of frames.
@@ -107,10 +107,10 @@ class ChunkFeedForward(nn.Module):
             Same shape as ``x``.
         """
         batch, time, dim = x.shape
-        num_chunks = -(-time // self.chunk_size)
-        pad = num_chunks * self.chunk_size - time
+        num_chunks = -(-time // self.chunk_frames)
+        pad = num_chunks * self.chunk_frames - time
         chunks = nn.functional.pad(zero_padding(x, num_frames), [0, 0, 0, pad])
-        chunks = chunks.reshape(batch, num_chunks, self.chunk_size * dim)
+        chunks = chunks.reshape(batch, num_chunks, self.chunk_frames * dim)
         chunks = linear(chunks, self.in_proj.weight, self.in_proj.bias, "gelu")
         chunks = self.dropout(chunks)
         chunks = self.dropout(self.out_proj(chunks))

@@ -10,16 +10,17 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.activations import DynamicTanh
+from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear
-from speechbrain_focalcodec.ops.padding import causal_pad, masked_mean, zero_padding
+from speechbrain_focalcodec.ops.padding import masked_mean, zero_padding
 
 __all__ = ["FocalBlock", "FocalModulation"]
 
@@ -82,6 +83,7 @@ class FocalModulation(nn.Module):
             # The global context of a causal layer is a long depth-wise window.
             kernel_sizes.append(window_size)
         self.kernel_sizes = kernel_sizes
+        self.num_contexts = sum(kernel > 1 for kernel in kernel_sizes) if causal else 0
         self.layers = nn.ModuleList(
             nn.Sequential(
                 nn.Conv1d(
@@ -106,6 +108,12 @@ class FocalModulation(nn.Module):
         else:
             self.norm = nn.LayerNorm(dim)
 
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left context of each causal convolution."""
+        if not self.causal:
+            return []
+        return [(kernel - 1, self.dim) for kernel in self.kernel_sizes if kernel > 1]
+
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Modulates every frame with its aggregated context.
 
@@ -121,16 +129,51 @@ class FocalModulation(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
+        return self.step(x, num_frames=num_frames)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        contexts: Optional[List[Tensor]] = None,
+        fresh: Fresh = False,
+        num_frames: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Modulates the frames that follow the given left contexts (the only
+        definition of the layer: ``forward`` is the step from the start).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor, optional
+            Causal layers: the left context of each causal convolution (see
+            ``context_shapes``) from the previous frames; None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+        num_frames : torch.Tensor, optional
+            Valid frames per item (offline layers only look at those).
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow (empty offline).
+        """
         # Frames stay channels-last throughout (see frame_conv.py).
         query, context, gates = self.in_proj(x).split(
             [self.dim, self.dim, self.focal_level + 1], dim=-1
         )
+        lefts = iter(take_contexts(contexts, self.num_contexts))
+        new_contexts: List[Tensor] = []
         aggregated = torch.zeros_like(query)
         for level, layer in enumerate(self.layers):
             conv, activation = layer
             if self.causal:
                 pad = self.kernel_sizes[level] - 1
-                context = causal_pad(context.transpose(1, 2), pad).transpose(1, 2)
+                if pad > 0:
+                    context, left = left_context(context, pad, "replicate", next(lefts), fresh)
+                    new_contexts.append(left)
             else:
                 # "same" zero padding: padded frames must read as zeros too.
                 context = zero_padding(context, num_frames)
@@ -144,7 +187,7 @@ class FocalModulation(nn.Module):
             aggregated = aggregated / (self.focal_level + 1)
         proj = self.context_proj
         output = query * conv_frames(aggregated, proj.weight, proj.bias)
-        return self.dropout(self.out_proj(self.norm(output)))
+        return self.dropout(self.out_proj(self.norm(output))), new_contexts
 
 
 class FocalBlock(nn.Module):
@@ -231,6 +274,10 @@ class FocalBlock(nn.Module):
             self.modulation_gamma = nn.Parameter(torch.full((dim,), layerscale_init))
             self.feed_forward_gamma = nn.Parameter(torch.full((dim,), layerscale_init))
 
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left contexts of a causal block."""
+        return self.modulation.context_shapes()
+
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Applies the block.
 
@@ -246,10 +293,40 @@ class FocalBlock(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
+        return self.step(x, num_frames=num_frames)[0]
+
+    def step(
+        self,
+        x: Tensor,
+        contexts: Optional[List[Tensor]] = None,
+        fresh: Fresh = False,
+        num_frames: Optional[Tensor] = None,
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Applies the block after the given left contexts (see ``FocalModulation.step``).
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, dim]``.
+        contexts : list of torch.Tensor, optional
+            Left contexts of the causal convolutions; None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x``.
+        num_frames : torch.Tensor, optional
+            Valid frames per item.
+
+        Returns
+        -------
+        y : torch.Tensor
+            Same shape as ``x``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow.
+        """
         if self.use_post_norm:
-            h = self.modulation_norm(self.modulation(x, num_frames))
+            h, contexts = self.modulation.step(x, contexts, fresh, num_frames)
+            h = self.modulation_norm(h)
         else:
-            h = self.modulation(self.modulation_norm(x), num_frames)
+            h, contexts = self.modulation.step(self.modulation_norm(x), contexts, fresh, num_frames)
         if self.use_layerscale:
             h = h * self.modulation_gamma
         x = x + h
@@ -259,4 +336,4 @@ class FocalBlock(nn.Module):
             h = self.feed_forward(self.feed_forward_norm(x))
         if self.use_layerscale:
             h = h * self.feed_forward_gamma
-        return x + h
+        return x + h, contexts

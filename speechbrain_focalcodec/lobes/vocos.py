@@ -5,13 +5,16 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional, Tuple
+import math
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.causal import Fresh
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
+from speechbrain_focalcodec.ops.frame_conv import _exporting
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
     lens_to_counts,
@@ -26,12 +29,19 @@ __all__ = ["ISTFT", "ISTFTHead", "Vocos"]
 class ISTFT(nn.Module):
     """Inverse STFT with "same" padding (offline) or per-frame synthesis (causal).
 
-    Offline, frames are windowed, overlap-added and divided by the summed
-    squared window, and ``(win_length - hop_length) / 2`` samples are trimmed
-    at both ends, so that ``T`` frames give ``T * hop_length`` samples. The
-    envelope is computed per item from its own frames, so padding never
-    changes the samples of a shorter item. Causal synthesis keeps the last
-    ``hop_length`` samples of each frame's inverse FFT.
+    The one inverse STFT of the package (Vocos offline and causal, streaming
+    and the ONNX export). Offline, frames are windowed, overlap-added and
+    divided by the summed squared window, and ``(win_length - hop_length) / 2``
+    samples are trimmed at both ends, so that ``T`` frames give
+    ``T * hop_length`` samples. The envelope is computed per item from its
+    own frames, so padding never changes the samples of a shorter item.
+    Causal synthesis keeps the last ``hop_length`` samples of each frame's
+    inverse FFT (a frame needs no other frame: streaming is the same call).
+
+    The spectrum comes as magnitude and phase (real tensors). Exporters and
+    compilers, which lack complex tensors, get the inverse real FFT as
+    products with its cosine and sine bases and the overlap-add as a
+    transposed convolution: the same function with real operators.
 
     Arguments
     ---------
@@ -45,8 +55,13 @@ class ISTFT(nn.Module):
     Example
     -------
     >>> istft = ISTFT(n_fft=64, hop_length=16)
-    >>> istft(torch.randn(2, 10, 33, dtype=torch.complex64)).shape
+    >>> mag, phase = torch.rand(2, 10, 33), torch.randn(2, 10, 33)
+    >>> sig = istft(mag, phase)
+    >>> sig.shape
     torch.Size([2, 160])
+    >>> real = istft.frames(mag, phase, real_operators=True)
+    >>> bool(torch.allclose(real, istft.frames(mag, phase), atol=1e-6))
+    True
     """
 
     def __init__(self, n_fft: int = 1024, hop_length: int = 320, causal: bool = False) -> None:
@@ -59,13 +74,54 @@ class ISTFT(nn.Module):
         self.register_buffer("window", window, persistent=False)
         self.register_buffer("window_sq", window**2, persistent=False)
 
-    def forward(self, spec: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
+    def frames(self, mag: Tensor, phase: Tensor, real_operators: Optional[bool] = None) -> Tensor:
+        """Inverse real FFT of every frame (its last ``hop_length`` samples if causal).
+
+        Arguments
+        ---------
+        mag : torch.Tensor
+            Magnitudes, shape ``[batch, time, n_fft // 2 + 1]``.
+        phase : torch.Tensor
+            Phases, same shape.
+        real_operators : bool, optional
+            Products with the real bases instead of ``torch.fft.irfft``;
+            by default only when exporting or compiling.
+
+        Returns
+        -------
+        frames : torch.Tensor
+            Shape ``[batch, time, n_fft]`` (``hop_length`` if causal).
+        """
+        if real_operators is None:
+            real_operators = _exporting()
+        if not real_operators:
+            spec = mag * torch.complex(phase.cos(), phase.sin())
+            frames = torch.fft.irfft(spec, self.n_fft, dim=-1, norm="backward")
+            return frames[..., -self.hop_length :] if self.causal else frames
+        cos, sin = self._bases(mag.dtype, mag.device)
+        return (mag * phase.cos()) @ cos + (mag * phase.sin()) @ sin
+
+    def _bases(self, dtype: torch.dtype, device: torch.device) -> Tuple[Tensor, Tensor]:
+        """The inverse real FFT as two matrices ``[n_fft // 2 + 1, samples]``."""
+        samples = torch.arange(self.n_fft, dtype=torch.float64, device=device)
+        if self.causal:
+            samples = samples[-self.hop_length :]
+        bins = torch.arange(self.n_fft // 2 + 1, dtype=torch.float64, device=device)[:, None]
+        angle = 2 * math.pi * bins * samples / self.n_fft
+        # Every bin but DC and Nyquist stands for two conjugate bins.
+        weight = torch.full_like(bins, 2.0 / self.n_fft)
+        weight[0] = weight[-1] = 1.0 / self.n_fft
+        return (weight * angle.cos()).to(dtype), (-weight * angle.sin()).to(dtype)
+
+    def forward(self, mag: Tensor, phase: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Synthesizes the waveform.
 
         Arguments
         ---------
-        spec : torch.Tensor
-            Complex spectrogram, shape ``[batch, time, n_fft // 2 + 1]``.
+        mag : torch.Tensor
+            Magnitudes, shape ``[batch, time, n_fft // 2 + 1]``.
+        phase : torch.Tensor
+            Phases, same shape.
         num_frames : torch.Tensor, optional
             Valid frames per item.
 
@@ -74,32 +130,37 @@ class ISTFT(nn.Module):
         sig : torch.Tensor
             Shape ``[batch, time * hop_length]``.
         """
-        frames = torch.fft.irfft(spec, self.n_fft, dim=-1, norm="backward")
+        frames = self.frames(mag, phase)
         if self.causal:
-            return frames[..., -self.hop_length :].flatten(start_dim=1)
+            return frames.flatten(start_dim=1)
         batch, time, _ = frames.shape
-        size = (time - 1) * self.hop_length + self.n_fft
-        frames = (frames * self.window).transpose(1, 2)
-        envelope = self.window_sq[None, :, None].expand(1, -1, time)
+        frames = (frames * self.window.to(frames.dtype)).transpose(1, 2)
+        envelope = self.window_sq.to(frames.dtype)[None, :, None].expand(1, -1, time)
         if num_frames is not None:
             frames = zero_padding(frames, num_frames, time_dim=-1)
             valid = (~padding_mask(num_frames, time)).to(envelope.dtype)
             envelope = envelope * valid[:, None, :]
-        sig = self._overlap_add(frames, size)
-        envelope = self._overlap_add(envelope, size)
+        sig = self._overlap_add(frames)
+        envelope = self._overlap_add(envelope)
         if num_frames is not None:
             # Past an item's end the envelope is zero: avoid 0 / 0.
             envelope = envelope.masked_fill(envelope == 0.0, 1.0)
         return sig / envelope
 
-    def _overlap_add(self, frames: Tensor, size: int) -> Tensor:
-        sig = nn.functional.fold(
-            frames,
-            output_size=(1, size),
-            kernel_size=(1, self.n_fft),
-            stride=(1, self.hop_length),
-        )
-        return sig[:, 0, 0, self.trim : -self.trim]
+    def _overlap_add(self, frames: Tensor) -> Tensor:
+        """Sums frames ``[batch, n_fft, time]`` at their hops, trimmed "same"."""
+        size = (frames.shape[-1] - 1) * self.hop_length + self.n_fft
+        if _exporting():
+            eye = torch.eye(self.n_fft, dtype=frames.dtype, device=frames.device)[:, None]
+            sig = nn.functional.conv_transpose1d(frames, eye, stride=self.hop_length)[:, 0]
+        else:
+            sig = nn.functional.fold(
+                frames,
+                output_size=(1, size),
+                kernel_size=(1, self.n_fft),
+                stride=(1, self.hop_length),
+            )[:, 0, 0]
+        return sig[:, self.trim : size - self.trim]
 
 
 class ISTFTHead(nn.Module):
@@ -145,12 +206,13 @@ class ISTFTHead(nn.Module):
         sig : torch.Tensor
             Shape ``[batch, time * hop_length]``.
         """
-        # The synthesis runs in float32, also under autocast (complex bfloat16 does not exist).
-        log_mag, phase = self.proj(x).float().chunk(2, dim=-1)
+        h = self.proj(x)
+        if h.dtype not in (torch.float32, torch.float64):
+            # The synthesis runs in float32 under autocast (no complex bfloat16).
+            h = h.float()
+        log_mag, phase = h.chunk(2, dim=-1)
         # Bounded magnitude keeps the synthesis finite on out-of-domain inputs.
-        mag = log_mag.exp().clamp(max=1e2)
-        spec = mag * torch.complex(phase.cos(), phase.sin())
-        return self.istft(spec, num_frames)
+        return self.istft(log_mag.exp().clamp(max=1e2), phase, num_frames)
 
 
 class Vocos(nn.Module):
@@ -236,3 +298,32 @@ class Vocos(nn.Module):
         if num_frames is not None:
             sig = zero_padding(sig, num_frames * self.upsample_factor)
         return sig, num_frames_to_lens(num_frames, feats.shape[1], feats.shape[0], sig.device)
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left contexts of a causal decoder."""
+        return self.backbone.context_shapes()
+
+    def step(
+        self, feats: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Synthesizes the frames that follow the given left contexts (causal).
+
+        Arguments
+        ---------
+        feats : torch.Tensor
+            Features, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            Left contexts of the backbone's convolutions (see
+            ``context_shapes``); None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``feats`` (see ``causal.left_context``).
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Shape ``[batch, time * hop_length]``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow.
+        """
+        h, contexts = self.backbone.step(feats, contexts, fresh)
+        return self.head(h), contexts

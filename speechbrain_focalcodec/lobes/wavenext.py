@@ -8,10 +8,11 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.lobes.causal import Fresh
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
 from speechbrain_focalcodec.ops.linear import Linear
@@ -141,3 +142,32 @@ class WaveNeXt(nn.Module):
         if num_frames is not None:
             sig = zero_padding(sig, num_frames * self.upsample_factor)
         return sig, num_frames_to_lens(num_frames, feats.shape[1], feats.shape[0], sig.device)
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left contexts of a causal decoder."""
+        return self.backbone.context_shapes()
+
+    def step(
+        self, feats: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Synthesizes the frames that follow the given left contexts (causal).
+
+        Arguments
+        ---------
+        feats : torch.Tensor
+            Features, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            Left contexts of the backbone's convolutions (see
+            ``context_shapes``); None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``feats`` (see ``causal.left_context``).
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Shape ``[batch, time * hop_length]``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow.
+        """
+        h, contexts = self.backbone.step(feats, contexts, fresh)
+        return self.head(h), contexts

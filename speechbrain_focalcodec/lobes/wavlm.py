@@ -9,12 +9,12 @@ Authors
 """
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
+from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
@@ -121,13 +121,47 @@ class ConvBlock(nn.Module):
             Shape ``[batch, time', output_dim]``.
         """
         if self.causal:
-            first = x[:, :1].expand(-1, self.kernel_size - 1, -1)
-            x = torch.cat([first, x], dim=1)
-        else:
-            x = zero_padding(x, num_frames)
-            if x.shape[1] < self.kernel_size:
-                # Inputs shorter than the kernel still give one frame.
-                x = nn.functional.pad(x, [0, 0, 0, self.kernel_size - x.shape[1]])
+            return self.step(x)[0]
+        x = zero_padding(x, num_frames)
+        if x.shape[1] < self.kernel_size:
+            # Inputs shorter than the kernel still give one frame.
+            x = nn.functional.pad(x, [0, 0, 0, self.kernel_size - x.shape[1]])
+        return self._convolve(x)
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left context of a causal block."""
+        pad = self.kernel_size - 1
+        return [(pad, self.conv.in_channels)] if self.causal and pad else []
+
+    def step(
+        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Applies a causal block to the frames after the given left context.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            The left context of the convolution; None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``causal.left_context``).
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[batch, time', output_dim]``.
+        contexts : list of torch.Tensor
+            Left context for the frames that follow.
+        """
+        pad = self.kernel_size - 1
+        if pad == 0:
+            return self._convolve(x), []
+        (context,) = take_contexts(contexts, 1)
+        x, context = left_context(x, pad, "replicate", context, fresh)
+        return self._convolve(x), [context]
+
+    def _convolve(self, x: Tensor) -> Tensor:
         x = self.dropout(strided_conv(x, self.conv.weight, self.stride))
         return self.activation(self.norm(x))
 

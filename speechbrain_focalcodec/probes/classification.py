@@ -96,6 +96,18 @@ def add_label_pipeline(
     @sb.utils.data_pipeline.takes(label_field)
     @sb.utils.data_pipeline.provides("label_encoded")
     def label_pipeline(label):
+        """Maps a label to its index in ``label_encoder``.
+
+        Arguments
+        ---------
+        label : str
+            The label (speaker id, emotion...).
+
+        Returns
+        -------
+        label_encoded : torch.LongTensor
+            Shape ``[1]``.
+        """
         return torch.LongTensor([label_encoder.encode_label(label)])
 
     sb.dataio.dataset.add_dynamic_item(list(datasets.values()), label_pipeline)

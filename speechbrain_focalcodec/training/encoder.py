@@ -3,11 +3,14 @@
 FocalCodec's encoder is the first six layers of WavLM-large, frozen. The
 recipe takes them from an official FocalCodec checkpoint (by default
 ``lucadellalib/focalcodec_50hz``: the three non-causal checkpoints share the
-same encoder), fetched once from the Hugging Face Hub or read from a local
-copy, and caches them as ``<encoder_folder>/<source>/encoder.safetensors``.
+same encoder), fetched once from the Hugging Face Hub (through
+``huggingface_hub``: ``HF_ENDPOINT`` mirrors and ``HF_HUB_OFFLINE`` are
+honoured) or read from a local copy, and caches them as
+``<encoder_folder>/<source>/encoder.safetensors``.
 
-Offline, with no cached copy, training stops with a message saying what to
-do. Only an explicit ``random_encoder: True`` trains on a randomly
+When the weights cannot be had (offline with no cached copy, a wrong
+repository id, a server error), training stops with a one-line message saying
+which and what to do. Only an explicit ``random_encoder: True`` trains on a randomly
 initialized encoder (the tests and the bundled demo, where no weights can be
 downloaded): its weights are drawn once and stored in the encoder folder, so
 that both stages, possibly run in parallel, use the same encoder.
@@ -31,8 +34,8 @@ from typing import Any, Dict, Union
 import torch
 from safetensors.torch import load_file, save_file
 
-from speechbrain_focalcodec.checkpoints import CheckpointError, load_pretrained
-from speechbrain_focalcodec.evaluation.models import reachable
+from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.lobes import WavLM
 
 __all__ = [
@@ -111,18 +114,13 @@ def _fetched_weights(encoder: WavLM, source: str, folder: Path) -> Path:
         f"{folder}. Only for tests or demos, --random_encoder=True trains on a randomly "
         "initialized encoder"
     )
-    offline = not Path(source).exists() and not reachable("huggingface.co")
     try:
-        # Offline, a copy in the Hugging Face cache still works.
-        codec = load_pretrained(source, **({"local_files_only": True} if offline else {}))
+        # Offline (HF_HUB_OFFLINE=1), a copy in the Hugging Face cache still works.
+        codec = FocalCodec.from_pretrained(source)
     except CheckpointError as error:
-        reason = (
-            " (the Hugging Face Hub is unreachable and its cache has no copy)"
-            if offline
-            else f": {' '.join(str(error).split())}"
-        )
+        reason = " ".join(str(error).split())
         raise EncoderUnavailable(
-            f"Cannot get the WavLM encoder weights from '{source}'{reason}. {hint}."
+            f"Cannot get the WavLM encoder weights from '{source}': {reason}. {hint}."
         ) from None
     if _architecture(codec.encoder) != _architecture(encoder):
         raise EncoderUnavailable(

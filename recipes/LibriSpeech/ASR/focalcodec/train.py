@@ -99,6 +99,18 @@ def dataio_prepare(hparams, text_tokenizer, device):
     @sb.utils.data_pipeline.takes("wrd")
     @sb.utils.data_pipeline.provides("chars")
     def text_pipeline(wrd):
+        """Encodes a transcript into the ids of the SentencePiece output tokenizer.
+
+        Arguments
+        ---------
+        wrd : str
+            Transcript.
+
+        Returns
+        -------
+        chars : torch.LongTensor
+            Token ids (the CTC targets), shape ``[tokens]``.
+        """
         return torch.LongTensor(text_tokenizer.sp.encode_as_ids(wrd))
 
     sb.dataio.dataset.add_dynamic_item(list(datasets.values()), text_pipeline)

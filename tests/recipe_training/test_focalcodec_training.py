@@ -22,9 +22,8 @@ from speechbrain.utils.checkpoints import Checkpointer
 
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import load_audio
-from speechbrain_focalcodec.evaluation.models import reachable
 from speechbrain_focalcodec.inference import FocalCodecInterface
-from tests.recipes.conftest import RECIPE, recipe_env, run, train_command
+from tests.recipe_training.conftest import RECIPE, recipe_env, run, train_command
 
 METRICS = "[utmos,dwer,speaker_similarity]"
 
@@ -89,10 +88,9 @@ def test_demo_trains_both_stages_and_resynthesizes(recipe, demo):
     assert summary["held_out"] in held_out
     assert abs(rec.shape[0] / 16000 - next(iter(held_out.values()))["duration"]) < 0.05
     assert (output / "spectrograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # Offline, each model-based metric is switched off with one log line.
-    if not reachable("huggingface.co"):
-        log = (output / "stage2" / "log.txt").read_text()
-        assert log.count("switched off") == 3
+    # Offline (HF_HUB_OFFLINE=1), each model-based metric is switched off with one log line.
+    log = (output / "stage2" / "log.txt").read_text()
+    assert log.count("switched off") == 3
 
 
 @pytest.mark.slow
@@ -237,7 +235,6 @@ def test_killed_run_resumes_when_rerun(recipe, audio_folder, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(reachable("huggingface.co"), reason="checks the offline behaviour")
 def test_offline_without_encoder_weights_stops_with_one_line(audio_folder, tmp_path):
     """The paper configuration needs the pretrained encoder: offline, a clear stop."""
     command = train_command("stage1.yaml", tmp_path / "stage1", audio_folder, "--dataset=folder")

@@ -12,10 +12,9 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.lobes.models.HifiGAN import HifiganDiscriminator as SpeechBrainDiscriminator
 
-from speechbrain_focalcodec.evaluation.models import reachable
 from speechbrain_focalcodec.lobes import BinarySphericalQuantizer, WavLM
 from tests.conftest import GOLDEN, ROOT, golden_config
-from tests.recipes.conftest import MODULES, RECIPE
+from tests.recipe_training.conftest import MODULES, RECIPE
 
 HPARAMS = RECIPE / "hparams"
 
@@ -217,12 +216,15 @@ def test_encoder_taken_from_a_local_official_checkpoint(recipe, tmp_path):
         recipe.encoder.prepare_encoder(_tiny_wavlm(0), str(GOLDEN / "tiny_50hz"), tmp_path / "x")
 
 
-@pytest.mark.skipif(reachable("huggingface.co"), reason="checks the offline behaviour")
-def test_encoder_offline_stops_with_instructions(recipe, tmp_path):
+def test_encoder_offline_stops_with_instructions(recipe, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     with pytest.raises(recipe.encoder.EncoderUnavailable) as error:
         recipe.encoder.prepare_encoder(_tiny_wavlm(0), "lucadellalib/focalcodec_50hz", tmp_path)
     message = str(error.value)
-    assert "unreachable" in message and "--encoder_source" in message
+    assert "downloads are off" in message and "--encoder_source" in message
     assert "--random_encoder=True" in message and "\n" not in message
 
 

@@ -82,8 +82,9 @@ def audio_folder(tmp_path_factory) -> Path:
 
 def recipe_env() -> dict:
     """Environment of the training subprocesses: this checkout first on the path, one
-    CPU thread (tiny models; multi-threaded PyTorch crawls on a busy CPU)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    CPU thread (tiny models; multi-threaded PyTorch crawls on a busy CPU), no downloads
+    (HF_HUB_OFFLINE=1: the runs are the same with or without a network)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 

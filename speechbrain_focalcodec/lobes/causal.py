@@ -1,0 +1,116 @@
+"""Left context of causal convolutions, shared by offline and chunk-by-chunk passes.
+
+Every causal block computes its output with one function (its ``step``) that
+takes the left context of each causal convolution explicitly and returns the
+context for what follows. Offline (a whole sequence, or the first chunk of a
+stream) the context is the sequence's own first frame repeated (or zeros),
+which is what ``left_context`` builds when no context is given; the offline
+``forward`` of a causal block is its ``step`` from that start.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+from typing import List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Fresh", "left_context", "take_contexts"]
+
+# Which streams start with the current chunk: one value for all of them
+# (known on the host, no device read), or a ``[batch]`` bool tensor.
+Fresh = Union[bool, Tensor]
+
+
+def left_context(
+    x: Tensor,
+    pad: int,
+    mode: str = "replicate",
+    context: Optional[Tensor] = None,
+    fresh: Fresh = False,
+) -> Tuple[Tensor, Tensor]:
+    """Prepends the left context of a causal convolution to channels-last frames.
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Frames, shape ``[batch, time, channels]``.
+    pad : int
+        Frames of left context (kernel size - 1).
+    mode : str
+        Start of a sequence: ``"replicate"`` (copies of its first frame) or
+        ``"constant"`` (zeros).
+    context : torch.Tensor, optional
+        The last ``pad`` frames seen before ``x``, ``[batch, pad, channels]``;
+        None at the start of a sequence.
+    fresh : bool or torch.Tensor
+        With ``context``: True (or True items of a ``[batch]`` bool tensor)
+        for streams that start with ``x``, whose context is ignored.
+
+    Returns
+    -------
+    padded : torch.Tensor
+        Shape ``[batch, pad + time, channels]``.
+    context : torch.Tensor
+        The context of the frames that follow ``x`` (a view of ``padded``).
+
+    Example
+    -------
+    >>> x = torch.tensor([[[1.0], [2.0]]])
+    >>> left_context(x, 3)[0][..., 0]
+    tensor([[1., 1., 1., 1., 2.]])
+    >>> padded, context = left_context(x, 3, context=torch.full((1, 3, 1), 7.0))
+    >>> padded[..., 0], context[..., 0]
+    (tensor([[7., 7., 7., 1., 2.]]), tensor([[7., 1., 2.]]))
+    >>> left_context(x, 1, context=torch.full((1, 1, 1), 7.0), fresh=torch.tensor([True]))[0]
+    tensor([[[1.],
+             [1.],
+             [2.]]])
+    """
+    if pad == 0:
+        return x, x[:, x.shape[1] :]
+    if context is None:
+        # Padded channels-first, as ``torch.nn.functional.pad`` does it: whole
+        # sequences keep the memory layout (hence the convolution algorithm
+        # and rounding) of the reference implementation.
+        padded = nn.functional.pad(x.transpose(1, 2), [pad, 0], mode=mode).transpose(1, 2)
+        return padded, padded[:, padded.shape[1] - pad :]
+    if not isinstance(fresh, bool) or fresh:
+        if mode == "replicate":
+            start = x[:, :1].expand(-1, pad, -1)
+        else:
+            start = x.new_zeros(x.shape[0], pad, x.shape[2])
+        if isinstance(fresh, bool):
+            context = start
+        else:
+            context = torch.where(fresh[:, None, None], start, context)
+    padded = torch.cat([context, x], dim=1)
+    return padded, padded[:, padded.shape[1] - pad :]
+
+
+def take_contexts(contexts: Optional[List[Tensor]], count: int) -> List[Optional[Tensor]]:
+    """The first ``count`` contexts, or as many Nones at the start of a sequence.
+
+    Arguments
+    ---------
+    contexts : list of torch.Tensor, optional
+        Contexts in the order a block uses them.
+    count : int
+        Number of contexts the block needs.
+
+    Returns
+    -------
+    contexts : list
+        ``count`` contexts (or Nones).
+
+    Example
+    -------
+    >>> take_contexts(None, 2)
+    [None, None]
+    """
+    if contexts is None:
+        return [None] * count
+    if len(contexts) != count:
+        raise ValueError(f"expected {count} left contexts, got {len(contexts)}")
+    return list(contexts)
