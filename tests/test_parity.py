@@ -115,7 +115,7 @@ def _lobes(kind: str) -> Dict[str, Case]:
     return cases
 
 
-STANDALONE = ("focal_modulation", "focal_block_default")
+STANDALONE = ("focal_block_default",)  # its FocalModulation included
 NAMES = (
     "wavlm",
     "attention",
