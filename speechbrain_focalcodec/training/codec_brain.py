@@ -1,12 +1,25 @@
-"""What the two training stages share: the frozen encoder, metrics, logs.
+"""What the Brains of every training stage share: frozen modules, statistics, metrics,
+logs, checkpoints and test resyntheses.
 
-Both stages learn from the features of the same frozen WavLM encoder (kept in
-``hparams.encoder``, outside ``modules``: it is neither optimized nor wrapped
-for DDP). Validation reports model-based metrics (UTMOS, dWER, speaker
-similarity, from ``speechbrain_focalcodec.evaluation.models``) on
-resynthesized speech every ``model_metrics_every`` epochs and at test time,
-when their models can be loaded; offline each is switched off with one log
-line.
+A stage learns from the features of a frozen encoder (``hparams.encoder``, or the
+first of ``frozen_modules``; kept outside ``modules``: neither optimized nor wrapped
+for DDP). Batch statistics are averaged over each stage (``accumulate``), logged once
+per epoch with the learning rate and optimizer step, and the best checkpoint is
+chosen on the validation statistic ``best_key``. Validation reports model-based
+metrics (UTMOS, dWER, speaker similarity, from
+``speechbrain_focalcodec.evaluation.models``) on resynthesized speech every
+``model_metrics_every`` epochs and at test time, when their models can be loaded;
+offline each is switched off with one log line. Whenever the test stage runs, the
+first ``num_saved_audios`` resyntheses and their references are written to
+``<output_folder>/audio/``.
+
+A stage Brain of any recipe subclasses ``CodecStageBrain`` and implements
+``compute_forward`` / ``compute_objectives`` (calling ``accumulate`` and, on
+resynthesized speech, ``score_resynthesis``), and optionally ``end_of_epoch``
+(learning-rate schedule), ``stage_end_stats`` and ``frozen_modules``. Hyperparameters
+read here: ``epoch_counter``, ``train_logger``, ``output_folder``, ``sample_rate``, and
+optionally ``cache_features`` (False), ``model_metrics`` (none),
+``model_metrics_every`` (0), ``num_saved_audios`` (0) and ``keep_checkpoints`` (1).
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -15,16 +28,17 @@ Authors
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+import soundfile
 import speechbrain as sb
 import torch
-from speechbrain.dataio.dataio import write_audio
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.metric_stats import MetricStats
-from torch import Tensor
+from torch import Tensor, nn
 
 from speechbrain_focalcodec.evaluation.models import load_metrics
+from speechbrain_focalcodec.files import atomic_path
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
@@ -34,18 +48,44 @@ logger = logging.getLogger(__name__)
 
 
 class CodecStageBrain(sb.Brain):
-    """Base class of the stage-1 and stage-2 Brains.
+    """Base class of the Brains of the training stages (see the module docstring).
 
-    Subclasses implement ``compute_forward`` / ``compute_objectives`` and
-    ``stage_end_stats``; they record batch statistics with ``accumulate``.
+    Subclasses implement ``compute_forward`` / ``compute_objectives`` and record
+    batch statistics with ``accumulate``.
     """
 
     # Key of the validation statistics that selects the best checkpoint.
     best_key = "loss"
+    # Hyperparameters holding frozen modules (moved to the device, kept in eval mode,
+    # never optimized); the first is the encoder of ``encode``.
+    frozen_modules: Tuple[str, ...] = ("encoder",)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """A hyperparameter, or ``default`` when the yaml does not set it.
+
+        Arguments
+        ---------
+        name : str
+            Hyperparameter name.
+        default : object
+            Value when absent.
+
+        Returns
+        -------
+        value
+        """
+        return getattr(self.hparams, name, default)
+
+    def freeze_modules(self) -> None:
+        """Moves the ``frozen_modules`` to the device, in eval mode, without gradients."""
+        for name in self.frozen_modules:
+            module = self.option(name)
+            if isinstance(module, nn.Module):
+                module.to(self.device).eval().requires_grad_(False)
 
     def on_fit_start(self) -> None:
-        """Moves the frozen encoder to the device, then resumes if a checkpoint exists."""
-        self.hparams.encoder.to(self.device).eval().requires_grad_(False)
+        """Moves the frozen modules to the device, then resumes if a checkpoint exists."""
+        self.freeze_modules()
         super().on_fit_start()
         if self.optimizer_step > 0:
             logger.info(
@@ -66,7 +106,7 @@ class CodecStageBrain(sb.Brain):
         min_key : str, optional
             Checkpoint selection key (lower is better).
         """
-        self.hparams.encoder.to(self.device).eval().requires_grad_(False)
+        self.freeze_modules()
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
 
     @torch.no_grad()
@@ -89,10 +129,11 @@ class CodecStageBrain(sb.Brain):
         feats_lens : torch.Tensor
             Their relative lengths.
         """
-        if not self.hparams.cache_features:
-            return self.hparams.encoder(sig, lens)
+        encoder = self.option(self.frozen_modules[0])
+        if not self.option("cache_features", False):
+            return encoder(sig, lens)
         if not hasattr(self, "_cached_encoder"):
-            self._cached_encoder = CachedEncoder(self.hparams.encoder)
+            self._cached_encoder = CachedEncoder(encoder)
         return self._cached_encoder(ids, sig, lens)
 
     # ------------------------------------------------------------ statistics
@@ -138,7 +179,7 @@ class CodecStageBrain(sb.Brain):
     def model_metrics(self) -> Dict[str, MetricStats]:
         """UTMOS / dWER / speaker similarity, loaded once on the main process."""
         if not hasattr(self, "_model_metrics"):
-            names = list(self.hparams.model_metrics) if if_main_process() else []
+            names = list(self.option("model_metrics") or []) if if_main_process() else []
             self._model_metrics = load_metrics(names, self.hparams.sample_rate, logger)
             if names and not self._model_metrics:
                 logger.info("No model-based metric available: validation reports the losses only")
@@ -158,17 +199,39 @@ class CodecStageBrain(sb.Brain):
         -------
         due : bool
         """
-        if stage == sb.Stage.TRAIN or not self.hparams.model_metrics:
+        if stage == sb.Stage.TRAIN or not self.option("model_metrics"):
             return False
         if stage == sb.Stage.TEST:
             return True
-        every = self.hparams.model_metrics_every
+        every = self.option("model_metrics_every", 0)
         return bool(every) and epoch is not None and epoch % every == 0
+
+    def resynthesis_wanted(self, stage: sb.Stage) -> bool:
+        """Whether this batch's resynthesized speech is used (metrics due, or test audio
+        still to save).
+
+        Arguments
+        ---------
+        stage : sb.Stage
+            TRAIN, VALID or TEST.
+
+        Returns
+        -------
+        wanted : bool
+        """
+        if stage == sb.Stage.TRAIN:
+            return False
+        to_save = stage == sb.Stage.TEST and if_main_process()
+        to_save = to_save and self.saved_audios < self.option("num_saved_audios", 0)
+        return bool(self.active_metrics) or to_save
 
     def score_resynthesis(
         self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Tensor, stage: sb.Stage
     ) -> None:
         """Feeds resynthesized speech to the active metrics; saves test audio.
+
+        Call it on every validation and test batch that has resynthesized speech
+        (the metrics are fed only when due; test audio is always saved).
 
         Arguments
         ---------
@@ -193,7 +256,8 @@ class CodecStageBrain(sb.Brain):
             self.save_audio(ids, hyp_sig, ref_sig, lens)
 
     def save_audio(self, ids: List[str], hyp_sig: Tensor, ref_sig: Tensor, lens: Tensor) -> None:
-        """Writes the first ``num_saved_audios`` test resyntheses and their references.
+        """Writes the first ``num_saved_audios`` test resyntheses and their references
+        (``<output_folder>/audio/<id>_rec.wav`` and ``<id>_ref.wav``).
 
         Arguments
         ---------
@@ -208,15 +272,18 @@ class CodecStageBrain(sb.Brain):
         """
         folder = Path(self.hparams.output_folder) / "audio"
         counts = lens_to_counts(lens, hyp_sig.shape[1])
+        rate = self.option("output_sample_rate") or self.hparams.sample_rate
         for index, utt_id in enumerate(ids):
-            if self.saved_audios >= self.hparams.num_saved_audios:
+            if self.saved_audios >= self.option("num_saved_audios", 0):
                 return
-            folder.mkdir(parents=True, exist_ok=True)
             count = hyp_sig.shape[1] if counts is None else int(counts[index])
             for suffix, sig in (("rec", hyp_sig), ("ref", ref_sig)):
-                path = folder / f"{utt_id}_{suffix}.wav"
-                write_audio(str(path), sig[index, :count].cpu(), self.hparams.sample_rate)
+                with atomic_path(folder / f"{utt_id}_{suffix}.wav") as path:
+                    samples = sig[index, :count].detach().float().cpu().numpy()
+                    soundfile.write(str(path), samples, rate, format="WAV")
             self.saved_audios += 1
+            if self.saved_audios == 1:
+                logger.info("Writing test resyntheses to %s", folder)
 
     def model_metric_stats(self) -> Dict[str, float]:
         """Summaries of the active model-based metrics."""
@@ -247,15 +314,17 @@ class CodecStageBrain(sb.Brain):
             return
         if stage == sb.Stage.VALID:
             lr = self.end_of_epoch(epoch, stats)
+            # Saved before logging: an epoch whose checkpoint fails (full disk) is not
+            # logged, and the rerun that redoes it logs it once.
+            self.checkpointer.save_and_keep_only(
+                meta={self.best_key: stats[self.best_key], "epoch": epoch},
+                min_keys=[self.best_key],
+                num_to_keep=self.option("keep_checkpoints", 1),
+            )
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr": lr, "steps": self.optimizer_step},
                 train_stats=self.train_stats,
                 valid_stats=stats,
-            )
-            self.checkpointer.save_and_keep_only(
-                meta={self.best_key: stats[self.best_key], "epoch": epoch},
-                min_keys=[self.best_key],
-                num_to_keep=self.hparams.keep_checkpoints,
             )
         else:
             self.hparams.train_logger.log_stats(
@@ -277,8 +346,19 @@ class CodecStageBrain(sb.Brain):
         """
         return {}
 
+    def _save_intra_epoch_ckpt(self) -> None:
+        """Saves an intra-epoch checkpoint (SpeechBrain's), with a log line."""
+        super()._save_intra_epoch_ckpt()
+        logger.info(
+            "Saved an intra-epoch checkpoint at optimizer step %d in %s",
+            self.optimizer_step,
+            self.checkpointer.checkpoints_dir,
+        )
+
     def end_of_epoch(self, epoch: int, valid_stats: Dict[str, float]) -> float:
-        """Updates the learning rate after validation; returns the rate now in use.
+        """Updates the learning rate after validation; returns the rate used in the epoch.
+
+        The default changes nothing and returns the rate of the first optimizer.
 
         Arguments
         ---------
@@ -291,4 +371,8 @@ class CodecStageBrain(sb.Brain):
         -------
         lr : float
         """
-        raise NotImplementedError
+        optimizers = list((getattr(self, "optimizers_dict", None) or {}).values())
+        optimizers = optimizers or [getattr(self, "optimizer", None)]
+        if optimizers[0] is None:
+            return float("nan")
+        return float(optimizers[0].param_groups[0]["lr"])

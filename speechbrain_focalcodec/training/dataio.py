@@ -10,6 +10,8 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import logging
+import os
 from typing import Any, Dict, Mapping
 
 import speechbrain as sb
@@ -20,9 +22,47 @@ from torch import Tensor
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.training.manifests import DataPreparationError
 
-__all__ = ["SPLITS", "dataio_prepare", "loader_kwargs"]
+__all__ = ["SPLITS", "available_cpus", "dataio_prepare", "loader_kwargs", "loader_workers"]
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where known).
+
+    Example
+    -------
+    >>> available_cpus() >= 1
+    True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def loader_workers(requested: int, cpus: int = 0) -> int:
+    """DataLoader worker processes: at most one per CPU besides the training process.
+
+    Arguments
+    ---------
+    requested : int
+        ``num_workers`` of the yaml.
+    cpus : int
+        Available CPUs (0: ``available_cpus()``).
+
+    Returns
+    -------
+    workers : int
+        ``min(requested, cpus - 1)`` (0: load in the training process).
+
+    Example
+    -------
+    >>> loader_workers(4, cpus=2), loader_workers(4, cpus=16), loader_workers(4, cpus=1)
+    (1, 4, 0)
+    """
+    return max(0, min(int(requested), (cpus or available_cpus()) - 1))
 
 
 def _duration(item: Mapping[str, Any]) -> float:
@@ -81,7 +121,9 @@ def loader_kwargs(
 ) -> Dict[str, Dict[str, Any]]:
     """DataLoader options of each split.
 
-    With ``dynamic_batching``, training batches hold up to
+    ``num_workers`` loader processes are asked for, at most one per available CPU
+    besides the training process (``loader_workers``). With ``dynamic_batching``,
+    training batches hold up to
     ``train_max_batch_length`` seconds of audio (at most ``max_batch_size``
     utterances), bucketed by duration; otherwise ``<split>_batch_size``
     utterances.
@@ -98,9 +140,18 @@ def loader_kwargs(
     kwargs : dict
         Split name -> keyword arguments of ``Brain.make_dataloader``.
     """
+    requested = int(hparams.get("num_workers", 0))
+    workers = loader_workers(requested)
+    if workers < requested:
+        logger.info(
+            "Data loading with %d worker processes instead of num_workers=%d (%d CPUs)",
+            workers,
+            requested,
+            available_cpus(),
+        )
     options = {}
     for split in SPLITS:
-        kwargs: Dict[str, Any] = {"num_workers": hparams.get("num_workers", 0)}
+        kwargs: Dict[str, Any] = {"num_workers": workers}
         if split == "train" and hparams.get("dynamic_batching", False):
             kwargs["batch_sampler"] = DynamicBatchSampler(
                 datasets[split],

@@ -264,7 +264,7 @@ class DecoderBrain(CodecStageBrain):
         rec, ref, lens = predictions
         mel_l1 = self.hparams.mel_loss(rec.float(), ref.float(), lens)
         self.accumulate(mel_l1=mel_l1)
-        if self.active_metrics:
+        if self.resynthesis_wanted(stage):
             self.score_resynthesis(batch.id, rec, ref, lens, stage)
         return mel_l1
 

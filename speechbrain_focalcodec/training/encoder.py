@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from speechbrain_focalcodec.checkpoints import CheckpointError
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.files import atomic_write_text
 from speechbrain_focalcodec.lobes import WavLM
 
 __all__ = [
@@ -92,7 +93,7 @@ def _random_weights(encoder: WavLM, folder: Path) -> Path:
     path = folder / f"random-{tag}" / WEIGHTS_FILE
     if not path.is_file():
         _publish(encoder.state_dict(), path)
-        (path.parent / "config.json").write_text(config)
+        atomic_write_text(path.parent / "config.json", config)
     logger.warning(
         "Training with a RANDOMLY INITIALIZED encoder (random_encoder: True), stored in %s. "
         "This is for tests and the bundled demo only: the codec will not be comparable "
@@ -128,7 +129,7 @@ def _fetched_weights(encoder: WavLM, source: str, folder: Path) -> Path:
             f"`encoder`: {_architecture(codec.encoder)} vs {_architecture(encoder)}"
         )
     _publish(codec.encoder.state_dict(), path)
-    (path.parent / "source.txt").write_text(f"{source}\n")
+    atomic_write_text(path.parent / "source.txt", f"{source}\n")
     logger.info("Cached the encoder weights of %s in %s", source, path)
     return path
 
@@ -197,7 +198,7 @@ def load_encoder(
     encoder.eval().requires_grad_(False)
     if output_folder is not None:
         path = Path(output_folder) / ENCODER_RECORD
-        path.write_text(json.dumps(record, indent=2))
+        atomic_write_text(path, json.dumps(record, indent=2))
 
 
 def read_encoder_record(folder: Union[str, Path]) -> Dict[str, Any]:

@@ -12,7 +12,11 @@ checkpoint. ``training.json`` records where each part came from.
 
 Training runs this automatically at the end of a stage given
 ``--other_stage_folder``; by hand:
-> python export.py results/stage1_50hz/0 results/stage2/0 results/focalcodec_50hz
+> python -m speechbrain_focalcodec.training.export results/stage1_50hz/0 results/stage2/0 \
+      results/focalcodec_50hz
+
+Checkpoints are read with ``weights_only=True`` (``checkpointing.AtomicCheckpointer``)
+and every exported file is written whole or not at all, with the same permissions.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -27,9 +31,12 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Tuple, Union
 
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.checkpoints import Checkpoint, Checkpointer
+from speechbrain.utils.checkpoints import Checkpoint
 
 from speechbrain_focalcodec import FocalCodec
+from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.files import atomic_write_text
+from speechbrain_focalcodec.training.checkpointing import AtomicCheckpointer
 from speechbrain_focalcodec.training.encoder import (
     EncoderUnavailable,
     load_encoder,
@@ -78,7 +85,7 @@ def load_stage(folder: Union[str, Path]) -> Tuple[Dict[str, Any], Checkpoint]:
         raise ExportError(f"{yaml_path} is not a FocalCodec training stage (`stage` is 1 or 2)")
     # The folders in the yaml are relative to where training ran: locate them from `folder`.
     save_folder = folder / os.path.relpath(hparams["save_folder"], hparams["output_folder"])
-    checkpointer = Checkpointer(
+    checkpointer = AtomicCheckpointer(
         save_folder, recoverables={name: hparams[name] for name in stage["modules"]}
     )
     checkpoint = checkpointer.find_checkpoint(min_key=stage["best_key"])
@@ -89,9 +96,22 @@ def load_stage(folder: Union[str, Path]) -> Tuple[Dict[str, Any], Checkpoint]:
         )
     try:
         checkpointer.load_checkpoint(checkpoint)
-    except (KeyError, RuntimeError, OSError) as error:
+    except (KeyError, RuntimeError, OSError, CheckpointError) as error:
         raise ExportError(f"Cannot load {checkpoint.path}: {error}") from None
     return hparams, checkpoint
+
+
+def _same_permissions(folder: Path) -> None:
+    """Gives every file of ``folder`` the permissions of a new file (umask applied).
+
+    Some writers (safetensors) create their file readable by its owner only; an
+    exported codec is meant to be shared like the rest of the directory.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
 
 
 def export_codec(
@@ -163,7 +183,10 @@ def export_codec(
         "codebook_size": codec.codebook_size,
         "bitrate": codec.bitrate,
     }
-    (export_folder / "training.json").write_text(json.dumps(provenance, indent=2, default=str))
+    atomic_write_text(
+        export_folder / "training.json", json.dumps(provenance, indent=2, default=str)
+    )
+    _same_permissions(export_folder)
     logger.info(
         "Exported the codec (%g tokens/s, %d codes, %.2f kbps) to %s",
         codec.token_rate,
@@ -175,7 +198,7 @@ def export_codec(
 
 
 def main(argv: Sequence[str]) -> int:
-    """Command line: ``export.py <stage1 folder> <stage2 folder> <export folder>``."""
+    """Command line: ``python -m speechbrain_focalcodec.training.export <s1> <s2> <out>``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stage1_folder", help="output folder of stage 1")
     parser.add_argument("stage2_folder", help="output folder of stage 2")

@@ -7,7 +7,8 @@ fraction of them for validation and test. Audio is resampled to the model
 rate on the fly, or once into ``resample_folder``.
 
 Standalone use:
-> python folder_prepare.py <audio folder> <output folder> [--valid_ratio 0.05]
+> python -m speechbrain_focalcodec.training.folder_prepare <audio folder> <output folder>
+      [--valid_ratio 0.05] [--num_workers 4]
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -22,7 +23,9 @@ from typing import List, Optional, Sequence, Union
 
 from speechbrain_focalcodec.training.manifests import (
     AUDIO_EXTENSIONS,
+    DECODE_CACHE,
     DataPreparationError,
+    DecodeCache,
     entries_for,
     find_audio_files,
     is_prepared,
@@ -95,11 +98,15 @@ def prepare_folder(
     resample_folder: Optional[Union[str, Path]] = None,
     extensions: Sequence[str] = AUDIO_EXTENSIONS,
     skip_prep: bool = False,
+    num_workers: int = 4,
 ) -> None:
-    """Writes train / valid / test manifests for all the audio files of a folder.
+    """Writes train / valid / test manifests for all the usable audio files of a folder.
 
     Nothing is done if the manifests exist and were made with the same
-    options.
+    options. Every file is decoded once (in ``num_workers`` threads; the results
+    are kept in ``decoded_audio.json`` next to the manifests, so a rerun decodes only
+    new or changed files): unreadable, truncated, empty and non-finite files are
+    skipped with one warning each.
 
     Arguments
     ---------
@@ -125,6 +132,8 @@ def prepare_folder(
         File endings that count as audio.
     skip_prep : bool
         Do nothing.
+    num_workers : int
+        Decoding threads.
     """
     if skip_prep:
         return
@@ -153,19 +162,28 @@ def prepare_folder(
             f"No audio files ({', '.join(extensions)}) found below {data_folder}"
         )
     resample_root = None if resample_folder is None else Path(options["resample_folder"])
-    splits = split_files(files, valid_ratio, test_ratio, seed)
     ids = utterance_ids(files, data_folder)
-    write_manifests(
-        {
-            path: entries_for(split, ids, data_folder, sample_rate, resample_root, path.stem)
-            for path, split in zip(jsons, splits)
-        },
-        options,
-    )
+    cache = DecodeCache(jsons[0].parent / DECODE_CACHE)
+    try:
+        entries = entries_for(
+            files, ids, data_folder, sample_rate, resample_root, "decoding", cache, num_workers
+        )
+    finally:
+        cache.save()
+    # The split is drawn among the usable files only.
+    usable = [path for path in files if ids[path] in entries]
+    if not usable:
+        raise DataPreparationError(f"No usable audio file below {data_folder} (see the warnings)")
+    splits = split_files(usable, valid_ratio, test_ratio, seed)
+    manifests = {
+        path: {ids[file]: entries[ids[file]] for file in split}
+        for path, split in zip(jsons, splits)
+    }
+    write_manifests(manifests, options)
 
 
 def main(argv: Sequence[str]) -> int:
-    """Command line: ``folder_prepare.py <audio folder> <output folder>``."""
+    """Command line: ``python -m speechbrain_focalcodec.training.folder_prepare <in> <out>``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_folder", help="folder searched recursively for audio files")
     parser.add_argument("output_folder", help="where train.json, valid.json, test.json go")
@@ -174,6 +192,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--test_ratio", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resample_folder", default=None, help="write resampled copies here")
+    parser.add_argument("--num_workers", type=int, default=4, help="decoding threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     output = Path(args.output_folder)
@@ -188,6 +207,7 @@ def main(argv: Sequence[str]) -> int:
             args.test_ratio,
             args.seed,
             args.resample_folder,
+            num_workers=args.num_workers,
         )
     except DataPreparationError as error:
         print(f"error: {error}", file=sys.stderr)

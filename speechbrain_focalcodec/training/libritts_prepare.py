@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from speechbrain_focalcodec.training.manifests import (
+    DECODE_CACHE,
     DataPreparationError,
+    DecodeCache,
     entries_for,
     is_prepared,
     utterance_ids,
@@ -69,11 +71,13 @@ def prepare_libritts(
     sample_rate: int = 16000,
     resample_folder: Optional[Union[str, Path]] = None,
     skip_prep: bool = False,
+    num_workers: int = 4,
 ) -> None:
     """Writes the train / valid / test manifests of LibriTTS subsets.
 
     Nothing is done if the manifests exist and were made with the same
-    options.
+    options. Every file is decoded once (see ``folder_prepare.prepare_folder``):
+    unusable files are skipped with one warning each.
 
     Arguments
     ---------
@@ -98,6 +102,8 @@ def prepare_libritts(
         Where to write copies at ``sample_rate`` (None: resample on the fly).
     skip_prep : bool
         Do nothing.
+    num_workers : int
+        Decoding threads.
     """
     if skip_prep:
         return
@@ -128,13 +134,26 @@ def prepare_libritts(
     }
     ids = utterance_ids([f for subset_files in files.values() for f in subset_files], data_folder)
     manifests = {}
-    for path, split in zip(jsons, subsets):
-        entries = {}
-        for subset in split:
-            entries.update(
-                entries_for(files[subset], ids, data_folder, sample_rate, resample_root, subset)
-            )
-        for utt_id, entry in entries.items():
-            entry["spk_id"] = utt_id.split("_")[0]
-        manifests[path] = entries
+    cache = DecodeCache(jsons[0].parent / DECODE_CACHE)
+    try:
+        for path, split in zip(jsons, subsets):
+            entries = {}
+            for subset in split:
+                entries.update(
+                    entries_for(
+                        files[subset],
+                        ids,
+                        data_folder,
+                        sample_rate,
+                        resample_root,
+                        subset,
+                        cache,
+                        num_workers,
+                    )
+                )
+            for utt_id, entry in entries.items():
+                entry["spk_id"] = utt_id.split("_")[0]
+            manifests[path] = entries
+    finally:
+        cache.save()
     write_manifests(manifests, options)

@@ -17,6 +17,7 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import logging
 from typing import Dict, NamedTuple, Optional, Tuple
 
 import speechbrain as sb
@@ -31,6 +32,8 @@ from speechbrain_focalcodec.ops.padding import lens_to_counts, padding_mask
 from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
 
 __all__ = ["FeatureReconstruction", "QuantizerBrain", "match_frames", "quantize_valid_frames"]
+
+logger = logging.getLogger(__name__)
 
 
 class FeatureReconstruction(NamedTuple):
@@ -220,12 +223,18 @@ class QuantizerBrain(CodecStageBrain):
             self.code_counts += code_counts(
                 out.toks, self.hparams.quantizer.codebook_size, out.toks_lens
             ).cpu()
-            if self.active_metrics:
+            if self.resynthesis_wanted(stage):
                 self._score(batch, out, stage)
         return loss
 
     def _score(self, batch, out: FeatureReconstruction, stage: sb.Stage) -> None:
         if not self.hparams.decoder_checkpoint:
+            if stage == sb.Stage.TEST and not getattr(self, "_told_no_decoder", False):
+                logger.info(
+                    "No test resyntheses from stage 1 without a decoder "
+                    "(--decoder_checkpoint <stage-2 save>/CKPT+.../decoder.ckpt)"
+                )
+                self._told_no_decoder = True
             return
         sig, _ = batch.sig
         hyp_sig, _ = self.hparams.decoder(out.qfeats, out.feats_lens)

@@ -4,7 +4,8 @@
 Writes the reconstruction as a wav file and, optionally, a PNG comparing the
 log-mel spectrograms of the input and of the reconstruction.
 
-> python resynthesize.py <codec dir> <audio file> <output.wav> [--png spectrograms.png]
+> python -m speechbrain_focalcodec.training.resynthesize <codec dir> <audio file> <output.wav>
+      [--png spectrograms.png]
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -15,14 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
+import soundfile
 import torch
 import torchaudio
-from speechbrain.dataio import audio_io
 from torch import Tensor
 
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import AudioError, load_audio, resample
 from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.files import OutputError, atomic_path
 
 __all__ = ["log_mel", "plot_spectrograms", "resynthesize"]
 
@@ -108,7 +110,8 @@ def plot_spectrograms(
     figure.colorbar(image, ax=axes, label="dB")
     if title:
         figure.suptitle(title)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, dpi=100, format="png")
     plt.close(figure)
 
 
@@ -141,7 +144,8 @@ def resynthesize(
     with torch.no_grad():
         toks = codec.sig_to_toks(sig[None])
         rec = codec.toks_to_sig(toks)[0]
-    audio_io.save(str(output_wav), rec, codec.sample_rate_output)
+    with atomic_path(output_wav) as partial:
+        soundfile.write(str(partial), rec.numpy(), codec.sample_rate_output, format="WAV")
     if png is not None:
         plot_spectrograms(
             sig,
@@ -160,7 +164,7 @@ def resynthesize(
 
 
 def main(argv: Sequence[str]) -> int:
-    """Command line: ``resynthesize.py <codec dir> <audio file> <output.wav> [--png P]``."""
+    """Command line: ``python -m speechbrain_focalcodec.training.resynthesize <c> <in> <out>``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("codec_folder", help="pretrained codec directory")
     parser.add_argument("audio", help="input audio file")
@@ -169,7 +173,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     try:
         info = resynthesize(args.codec_folder, args.audio, args.output_wav, args.png)
-    except (AudioError, CheckpointError) as error:
+    except (AudioError, CheckpointError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"{info['num_tokens']} tokens for {info['duration']:.2f} s -> {args.output_wav}")

@@ -247,7 +247,8 @@ def test_folder_preparation_any_rate_and_format(recipe, tmp_path):
     jsons = [tmp_path / "out" / f"{split}.json" for split in ("train", "valid", "test")]
     recipe.folder_prepare.prepare_folder(data, *jsons, valid_ratio=0.2, test_ratio=0.2)
     splits = [json.loads(path.read_text()) for path in jsons]
-    assert [len(split) for split in splits] == [3, 2, 2]  # broken.wav skipped
+    # broken.wav skipped; the split is drawn among the 7 usable files.
+    assert [len(split) for split in splits] == [5, 1, 1]
     entries = {k: v for split in splits for k, v in split.items()}
     assert len(entries) == 7 and "other_utt0" in entries and "spk0_utt0" in entries
     assert entries["spk1_utt1"]["sample_rate"] == 16000 and entries["spk1_utt1"]["duration"] == 2.0

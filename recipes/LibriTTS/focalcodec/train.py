@@ -11,99 +11,43 @@ FocalCodec trains in two stages on the features of a frozen WavLM encoder
 
 The stages are independent (they can run in parallel, on different
 machines). Given ``--other_stage_folder``, the end of a stage combines both
-into one pretrained codec directory (see ``export.py``).
+into one pretrained codec directory (``speechbrain_focalcodec.training.export``).
+What is not specific to this recipe (data preparation, encoder weights, the
+Brains' common parts, checkpointing, threads, errors, distributed runs) lives in
+``speechbrain_focalcodec.training``.
 
 To run the recipe:
 > python train.py hparams/stage1.yaml --data_folder <LibriTTS>
 > python train.py hparams/stage2.yaml --data_folder <LibriTTS> \
       --other_stage_folder results/stage1_50hz/0
-Any folder of audio files: add ``--dataset folder``.
+Any folder of audio files: add ``--dataset folder``. CPU threads: ``--threads N``.
 Several GPUs: ``torchrun --nproc_per_node=<N> train.py ...``.
 
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
-import logging
 import sys
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Dict, Sequence
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import ddp_barrier, ddp_broadcast, if_main_process
+from speechbrain.utils.distributed import ddp_barrier
 
 from speechbrain_focalcodec.training.dataio import dataio_prepare, loader_kwargs
 from speechbrain_focalcodec.training.decoder_brain import DecoderBrain
-from speechbrain_focalcodec.training.encoder import (
-    EncoderUnavailable,
-    load_encoder,
-    prepare_encoder,
-)
-from speechbrain_focalcodec.training.export import ExportError, export_codec
-from speechbrain_focalcodec.training.folder_prepare import prepare_folder
-from speechbrain_focalcodec.training.libritts_prepare import prepare_libritts
-from speechbrain_focalcodec.training.manifests import DataPreparationError
+from speechbrain_focalcodec.training.distributed import init_distributed
+from speechbrain_focalcodec.training.export import export_codec
 from speechbrain_focalcodec.training.quantizer_brain import QuantizerBrain
-
-logger = logging.getLogger(__name__)
+from speechbrain_focalcodec.training.runner import (
+    RecipeError,
+    main_only,
+    prepare_data,
+    run_recipe,
+    setup_frozen_encoder,
+)
 
 BRAINS = {1: QuantizerBrain, 2: DecoderBrain}
-
-
-class RecipeError(RuntimeError):
-    """A problem the user can fix (data, encoder weights, export): reported in one line."""
-
-
-USER_ERRORS = (DataPreparationError, EncoderUnavailable, ExportError, RecipeError)
-
-
-def on_main(function: Callable[..., Any], **kwargs: Any) -> Any:
-    """Runs ``function`` on the main process and gives its result to every process.
-
-    An error the user can fix is raised on every process (rather than leaving
-    the others waiting at a barrier).
-    """
-    result, message = None, None
-    if if_main_process():
-        try:
-            result = function(**kwargs)
-        except USER_ERRORS as error:
-            message = str(error)
-    result, message = ddp_broadcast((result, message), src=0)
-    if message is not None:
-        raise RecipeError(message)
-    return result
-
-
-def prepare_data(hparams: Dict[str, Any]) -> None:
-    """Writes the manifests of ``hparams["dataset"]`` (``libritts`` or ``folder``)."""
-    common = {
-        "data_folder": hparams["data_folder"],
-        "train_json": hparams["train_json"],
-        "valid_json": hparams["valid_json"],
-        "test_json": hparams["test_json"],
-        "sample_rate": hparams["sample_rate"],
-        "resample_folder": hparams["resample_folder"],
-        "skip_prep": hparams["skip_prep"],
-    }
-    if hparams["dataset"] == "libritts":
-        prepare_libritts(
-            train_splits=hparams["train_splits"],
-            valid_splits=hparams["valid_splits"],
-            test_splits=hparams["test_splits"],
-            **common,
-        )
-    elif hparams["dataset"] == "folder":
-        prepare_folder(
-            valid_ratio=hparams["valid_ratio"],
-            test_ratio=hparams["test_ratio"],
-            seed=hparams["seed"],
-            **common,
-        )
-    else:
-        raise DataPreparationError(
-            f"`dataset` must be libritts or folder, got {hparams['dataset']}"
-        )
 
 
 def export_if_possible(hparams: Dict[str, Any]) -> None:
@@ -122,24 +66,15 @@ def run(argv: Sequence[str]) -> None:
         hparams = load_hyperpyyaml(stream, overrides)
     if hparams.get("stage") not in BRAINS:
         raise RecipeError(f"{hparams_file} must set `stage` to 1 or 2")
-    sb.utils.distributed.ddp_init_group(run_opts)
+    init_distributed(run_opts)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
 
-    on_main(prepare_data, hparams=hparams)
-    record = on_main(
-        prepare_encoder,
-        encoder=hparams["encoder"],
-        source=hparams["encoder_source"],
-        encoder_folder=hparams["encoder_folder"],
-        random_encoder=hparams["random_encoder"],
-    )
-    load_encoder(
-        hparams["encoder"], record, hparams["output_folder"] if if_main_process() else None
-    )
+    main_only(prepare_data, hparams=hparams)
+    setup_frozen_encoder(hparams)
     datasets = dataio_prepare(hparams)
     loaders = loader_kwargs(hparams, datasets)
 
@@ -159,17 +94,12 @@ def run(argv: Sequence[str]) -> None:
     )
     brain.evaluate(datasets["test"], min_key=brain.best_key, test_loader_kwargs=loaders["test"])
     ddp_barrier()
-    on_main(export_if_possible, hparams=hparams)
+    main_only(export_if_possible, hparams=hparams)
 
 
 def main(argv: Sequence[str]) -> int:
     """Entry point: problems the user can fix end with one line and exit status 1."""
-    try:
-        run(argv)
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_recipe(run, argv)
 
 
 if __name__ == "__main__":

@@ -19,25 +19,26 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from iemocap_prepare import prepare_iemocap
-from speechbrain.utils.distributed import infer_device, run_on_main
+from speechbrain.utils.distributed import infer_device
 
 from speechbrain_focalcodec.probes.classification import UtteranceClassifier, add_label_pipeline
 from speechbrain_focalcodec.probes.datasets import token_datasets
+from speechbrain_focalcodec.training.distributed import init_distributed, on_main
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
-    sb.utils.distributed.ddp_init_group(run_opts)
+    init_distributed(run_opts)  # destroys the process group at exit
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
     save_folder = hparams["save_folder"]
-    run_on_main(
+    on_main(
         prepare_iemocap,
-        kwargs={
+        **{
             "data_folder": hparams["data_folder"],
             "save_folder": save_folder,
             "splits": hparams["train_splits"] + hparams["valid_splits"] + hparams["test_splits"],
@@ -45,9 +46,9 @@ if __name__ == "__main__":
             "skip_prep": hparams["skip_prep"],
         },
     )
-    run_on_main(
+    on_main(
         sb.dataio.dataio.merge_csvs,
-        kwargs={
+        **{
             "data_folder": save_folder,
             "csv_lst": [f"{split}.csv" for split in hparams["train_splits"]],
             "merged_csv": "train.csv",

@@ -23,11 +23,12 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from librimix_prepare import prepare_librimix
 from speechbrain.dataio.dataio import length_to_mask
-from speechbrain.utils.distributed import infer_device, run_on_main
+from speechbrain.utils.distributed import infer_device
 
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.probes.datasets import token_datasets
 from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
+from speechbrain_focalcodec.training.distributed import init_distributed, on_main
 
 SOURCES = ["s1_wav", "s2_wav"]
 
@@ -108,15 +109,15 @@ if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
-    sb.utils.distributed.ddp_init_group(run_opts)
+    init_distributed(run_opts)  # destroys the process group at exit
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
-    run_on_main(
+    on_main(
         prepare_librimix,
-        kwargs={
+        **{
             "data_folder": hparams["data_folder"],
             "save_folder": hparams["save_folder"],
             "splits": hparams["train_splits"] + hparams["valid_splits"] + hparams["test_splits"],
@@ -125,9 +126,9 @@ if __name__ == "__main__":
             "skip_prep": hparams["skip_prep"],
         },
     )
-    run_on_main(
+    on_main(
         sb.dataio.dataio.merge_csvs,
-        kwargs={
+        **{
             "data_folder": hparams["save_folder"],
             "csv_lst": [f"{split}.csv" for split in hparams["train_splits"]],
             "merged_csv": "train.csv",

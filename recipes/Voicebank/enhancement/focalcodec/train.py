@@ -17,11 +17,12 @@ import sys
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import infer_device, run_on_main
+from speechbrain.utils.distributed import infer_device
 from voicebank_prepare import prepare_voicebank
 
 from speechbrain_focalcodec.probes.datasets import token_datasets
 from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
+from speechbrain_focalcodec.training.distributed import init_distributed, on_main
 
 
 class Enhancement(TokenGenerationBrain):
@@ -54,15 +55,15 @@ if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
-    sb.utils.distributed.ddp_init_group(run_opts)
+    init_distributed(run_opts)  # destroys the process group at exit
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
-    run_on_main(
+    on_main(
         prepare_voicebank,
-        kwargs={
+        **{
             "data_folder": hparams["data_folder"],
             "save_folder": hparams["save_folder"],
             "valid_speakers": hparams["valid_speakers"],

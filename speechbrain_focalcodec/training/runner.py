@@ -1,0 +1,280 @@
+"""What every training recipe's ``train.py`` does around its Brain.
+
+* ``run_recipe``: the entry point; ``--threads N`` sets PyTorch's intra- and
+  inter-op threads, errors the user can fix end with one line (``error: ...``) and
+  exit status 1, and the distributed process group is always destroyed;
+* ``prepare_data``: the manifests of LibriTTS or of any folder of audio, on the main
+  process (see ``distributed.on_main``);
+* ``setup_frozen_encoder``: the frozen WavLM encoder's weights fetched (or drawn) on
+  the main process and loaded on every process.
+
+Authors
+ * speechbrain-focalcodec developers 2026
+"""
+
+import logging
+import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.files import OutputError
+from speechbrain_focalcodec.training.dataio import available_cpus
+from speechbrain_focalcodec.training.distributed import (
+    MainProcessFailed,
+    destroy_distributed,
+    on_main,
+)
+from speechbrain_focalcodec.training.encoder import (
+    EncoderUnavailable,
+    load_encoder,
+    prepare_encoder,
+)
+from speechbrain_focalcodec.training.export import ExportError
+from speechbrain_focalcodec.training.folder_prepare import prepare_folder
+from speechbrain_focalcodec.training.libritts_prepare import prepare_libritts
+from speechbrain_focalcodec.training.manifests import DataPreparationError
+
+__all__ = [
+    "USER_ERRORS",
+    "RecipeError",
+    "main_only",
+    "prepare_data",
+    "run_recipe",
+    "set_threads",
+    "setup_frozen_encoder",
+    "threads_option",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeError(RuntimeError):
+    """A problem the user can fix (options, stages, data): reported in one line."""
+
+
+# Errors reported as one line `error: ...` with exit status 1 (no traceback).
+USER_ERRORS: Tuple[type, ...] = (
+    DataPreparationError,
+    EncoderUnavailable,
+    ExportError,
+    RecipeError,
+    CheckpointError,
+    OutputError,
+    MainProcessFailed,
+)
+
+
+def threads_option(argv: Sequence[str]) -> Tuple[List[str], Optional[int]]:
+    """Takes ``--threads N`` (or ``--threads=N``) out of a command line.
+
+    Arguments
+    ---------
+    argv : sequence of str
+        Command-line arguments.
+
+    Returns
+    -------
+    argv : list of str
+        The others, for ``sb.parse_arguments``.
+    threads : int or None
+        The value, if given.
+
+    Example
+    -------
+    >>> threads_option(["a.yaml", "--threads", "2", "--lr=1"])
+    (['a.yaml', '--lr=1'], 2)
+    >>> threads_option(["a.yaml", "--threads=x"])
+    Traceback (most recent call last):
+    ...
+    speechbrain_focalcodec.training.runner.RecipeError: --threads takes a whole number, got 'x'
+    """
+    rest, value = [], None
+    argv = list(argv)
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--threads":
+            if index + 1 >= len(argv):
+                raise RecipeError("--threads takes a whole number")
+            value = argv[index + 1]
+            index += 2
+            continue
+        if arg.startswith("--threads="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        index += 1
+    if value is None:
+        return rest, None
+    try:
+        return rest, int(value)
+    except ValueError:
+        raise RecipeError(f"--threads takes a whole number, got {value!r}") from None
+
+
+def set_threads(threads: int) -> None:
+    """Sets PyTorch's intra-op and inter-op CPU threads.
+
+    Arguments
+    ---------
+    threads : int
+        Between 1 and the number of available CPUs.
+
+    Example
+    -------
+    >>> try:
+    ...     set_threads(0)
+    ... except RecipeError as error:
+    ...     print(str(error).split(" and ")[0])
+    --threads must be between 1
+    """
+    limit = available_cpus()
+    if not 1 <= threads <= limit:
+        raise RecipeError(
+            f"--threads must be between 1 and {limit} (the CPUs available), got {threads}"
+        )
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # only settable before the first inter-op work
+        logger.info("Inter-op threads already in use; only the intra-op threads were set")
+
+
+def run_recipe(
+    run: Callable[[List[str]], Any],
+    argv: Sequence[str],
+    user_errors: Tuple[type, ...] = (),
+) -> int:
+    """Runs a recipe's ``run(argv)``; returns the exit status.
+
+    ``--threads N`` is handled here (see ``set_threads``). Errors in ``USER_ERRORS``
+    (and ``user_errors``) are printed as one line ``error: ...`` (status 1); others
+    keep their traceback. The distributed process group, if any, is destroyed.
+
+    Arguments
+    ---------
+    run : callable
+        Takes the command-line arguments (without ``--threads``).
+    argv : sequence of str
+        Command-line arguments.
+    user_errors : tuple of exception classes
+        More errors to report in one line.
+
+    Returns
+    -------
+    status : int
+
+    Example
+    -------
+    >>> def run(argv):
+    ...     raise RecipeError(f"bad {argv}")
+    >>> run_recipe(run, ["x", "--threads=1"])
+    1
+    """
+    try:
+        argv, threads = threads_option(argv)
+        if threads is not None:
+            set_threads(threads)
+        run(argv)
+    except USER_ERRORS + tuple(user_errors) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        destroy_distributed()
+    return 0
+
+
+def main_only(function: Callable[..., Any], **kwargs: Any) -> Any:
+    """``on_main`` with the recipe's user errors (raised on every process).
+
+    Arguments
+    ---------
+    function : callable
+        What to run on the main process.
+    **kwargs : dict
+        Its arguments.
+
+    Returns
+    -------
+    result
+        Its result, on every process.
+
+    Example
+    -------
+    >>> main_only(lambda a: a * 2, a=3)
+    6
+    """
+    return on_main(function, user_errors=USER_ERRORS, **kwargs)
+
+
+def prepare_data(hparams: Dict[str, Any]) -> None:
+    """Writes the manifests of ``hparams["dataset"]`` (``libritts`` or ``folder``).
+
+    Call it on the main process (``main_only(prepare_data, hparams=hparams)``).
+
+    Arguments
+    ---------
+    hparams : dict
+        ``dataset``, ``data_folder``, ``<split>_json``, ``sample_rate``,
+        ``resample_folder``, ``skip_prep``; ``train_splits``, ``valid_splits``,
+        ``test_splits`` (LibriTTS) or ``valid_ratio``, ``test_ratio``, ``seed``
+        (folder); optionally ``prep_workers``.
+    """
+    common = {
+        "data_folder": hparams["data_folder"],
+        "train_json": hparams["train_json"],
+        "valid_json": hparams["valid_json"],
+        "test_json": hparams["test_json"],
+        "sample_rate": hparams["sample_rate"],
+        "resample_folder": hparams["resample_folder"],
+        "skip_prep": hparams["skip_prep"],
+        "num_workers": hparams.get("prep_workers", 4),
+    }
+    if hparams["dataset"] == "libritts":
+        prepare_libritts(
+            train_splits=hparams["train_splits"],
+            valid_splits=hparams["valid_splits"],
+            test_splits=hparams["test_splits"],
+            **common,
+        )
+    elif hparams["dataset"] == "folder":
+        prepare_folder(
+            valid_ratio=hparams["valid_ratio"],
+            test_ratio=hparams["test_ratio"],
+            seed=hparams["seed"],
+            **common,
+        )
+    else:
+        raise DataPreparationError(
+            f"`dataset` must be libritts or folder, got {hparams['dataset']}"
+        )
+
+
+def setup_frozen_encoder(hparams: Dict[str, Any], key: str = "encoder") -> Dict[str, Any]:
+    """Gets the frozen encoder's weights on the main process and loads them everywhere.
+
+    Arguments
+    ---------
+    hparams : dict
+        ``<key>``, ``encoder_source``, ``encoder_folder``, ``random_encoder``,
+        ``output_folder`` (where the main process records the encoder used).
+    key : str
+        Name of the encoder in ``hparams``.
+
+    Returns
+    -------
+    record : dict
+        See ``encoder.prepare_encoder``.
+    """
+    record = main_only(
+        prepare_encoder,
+        encoder=hparams[key],
+        source=hparams["encoder_source"],
+        encoder_folder=hparams["encoder_folder"],
+        random_encoder=hparams["random_encoder"],
+    )
+    load_encoder(hparams[key], record, hparams["output_folder"] if if_main_process() else None)
+    return record
