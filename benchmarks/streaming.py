@@ -11,7 +11,7 @@ share of its streamed tokens equal to the float32 ones. With ``--reference
 PATH`` the official implementation streams the same chunks with its own state
 API, in the same run.
 
-    python -m benchmarks.streaming --reference /path/to/focalcodec
+    python -m benchmarks.streaming --reference /path/to/focalcodec [--device cuda]
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -39,6 +39,11 @@ from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec, token_a
 FAST_MODULES = ("encoder", "compressor", "decompressor", "decoder")
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def ours_stream(
     codec, chunks: List[torch.Tensor], toks: Optional[List[torch.Tensor]] = None
 ) -> List[Tuple[float, float]]:
@@ -50,8 +55,10 @@ def ours_stream(
         for chunk in chunks:
             start = time.perf_counter()
             chunk_toks = encoder(chunk)
+            _sync(chunk.device)
             middle = time.perf_counter()
             decoder(chunk_toks)
+            _sync(chunk.device)
             times.append((middle - start, time.perf_counter() - middle))
             if toks is not None:
                 toks.append(chunk_toks)
@@ -81,23 +88,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--reference", help="checkout of the official implementation")
     parser.add_argument("--chunks", type=int, default=100, help="timed chunks per stream")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: no CUDA device here; use --device cpu")
     setup(args)
-    codec = build_codec("causal", args.tiny)
+    codec = build_codec("causal", args.tiny).to(device)
     chunk_ms = 1000.0 * codec.chunk_size / codec.sample_rate_input
     count = 8 if args.tiny else args.chunks
     warmup = 3 if args.tiny else 10
     audio = speech((count + warmup) * codec.chunk_size / codec.sample_rate_input)
-    chunks = list(audio.split(codec.chunk_size, dim=1))
+    chunks = list(audio.to(device).split(codec.chunk_size, dim=1))
     toks: Dict[str, List[torch.Tensor]] = {"float32": [], "fast": []}
     runs = {"this package, float32": partial(ours_stream, codec, toks=toks["float32"])}
-    if bf16_supported():
+    if bf16_supported(device):
         fast = fast_codec(codec, FAST_MODULES, convolutions=True)
         fast_name = "this package, fast mode (bf16 linear layers and convolutions)"
         runs[fast_name] = partial(ours_stream, fast, toks=toks["fast"])
     reference = load_reference(args.reference)
     if reference is not None:
-        runs["official, float32"] = partial(official_stream, reference_twin(reference, codec))
+        official = reference_twin(reference, codec).to(device)
+        runs["official, float32"] = partial(official_stream, official)
     per_chunk: Dict[str, List[Tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(max(1, args.repeats // 2)):  # alternate whole streams
         for name, run in runs.items():

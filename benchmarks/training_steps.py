@@ -34,8 +34,11 @@ STAGES = {1: "stage1.yaml", 2: "stage2.yaml"}
 TINY_STAGES = {1: "tiny_stage1.yaml", 2: "tiny_stage2.yaml"}
 
 
-def make_brain(stage: int, yaml: Path, folder: str, device: str, precision: str) -> sb.Brain:
-    """The stage's Brain from its yaml, ready for ``fit_batch``."""
+def make_brain(
+    stage: int, yaml: Path, folder: str, device: str, precision: str, **run_opts: object
+) -> sb.Brain:
+    """The stage's Brain from its yaml, ready for ``fit_batch`` (``run_opts``:
+    more of SpeechBrain's run options, e.g. ``distributed_backend``)."""
     if str(RECIPE) not in sys.path:  # train.py is the recipe's script, not a package module
         sys.path.insert(0, str(RECIPE))
     from train import BRAINS
@@ -54,7 +57,7 @@ def make_brain(stage: int, yaml: Path, folder: str, device: str, precision: str)
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts={"device": device, "precision": precision, "noprogressbar": True},
+        run_opts={"device": device, "precision": precision, "noprogressbar": True, **run_opts},
         checkpointer=None,
     )
     brain.on_fit_start()

@@ -15,6 +15,12 @@ frames past an item's length never influence its valid frames, so each item
 of a batch gets exactly what it would get alone, and outputs are zero (token
 0 for ``toks``) past each item's end.
 
+User inputs are validated here, once, with clear errors; the lobes read no
+tensor value on the host, so the transforms (``lens`` included) compile with
+``torch.compile(..., fullgraph=True)``. Compiled, the checks of values (finite
+waveforms, ``lens`` in ``(0, 1]``, tokens in range) run on the device
+(``torch._assert_async``, a ``RuntimeError`` on CPU).
+
 Authors
  * speechbrain-focalcodec developers 2026
 """
@@ -35,9 +41,10 @@ from speechbrain_focalcodec.lobes.vocos import Vocos
 from speechbrain_focalcodec.lobes.wavenext import WaveNeXt
 from speechbrain_focalcodec.lobes.wavlm import WavLM
 from speechbrain_focalcodec.long_audio import encode_batch_long, is_long
+from speechbrain_focalcodec.ops.capability import tracing
 from speechbrain_focalcodec.ops.padding import (
     check_lens,
-    lens_to_num_frames,
+    lens_to_counts,
     padding_mask,
 )
 from speechbrain_focalcodec.voice_conversion import knn_convert
@@ -234,8 +241,7 @@ class FocalCodec(nn.Module):
 
     @staticmethod
     def _counts(lens: Tensor, num_samples: int) -> Tuple[Tensor, Tensor]:
-        counts = torch.round(lens.double() * num_samples).long().clamp(1, num_samples)
-        return counts, torch.tensor([num_samples], device=lens.device)
+        return lens_to_counts(lens, num_samples), torch.tensor([num_samples], device=lens.device)
 
     # ------------------------------------------------------------ validation
     def _check_sig(self, sig: Tensor, lens: Optional[Tensor]) -> Tensor:
@@ -250,7 +256,10 @@ class FocalCodec(nn.Module):
             raise TypeError(f"`sig` must be a floating point waveform in [-1, 1], got {sig.dtype}")
         if sig.shape[0] == 0 or sig.shape[1] == 0:
             raise ValueError(f"`sig` is empty: shape {list(sig.shape)}")
-        if not bool(torch.isfinite(sig).all()):
+        finite = torch.isfinite(sig).all()
+        if tracing():  # compiled: checked on the device, no host read
+            torch._assert_async(finite, "`sig` contains NaN or infinite values")
+        elif not bool(finite):
             raise ValueError("`sig` contains NaN or infinite values")
         check_lens(lens, sig.shape[0])
         return sig.to(self._dtype)
@@ -276,6 +285,11 @@ class FocalCodec(nn.Module):
             raise TypeError(f"`toks` must be an integer tensor, got {toks.dtype}")
         if toks.shape[0] == 0 or toks.shape[1] == 0:
             raise ValueError(f"`toks` is empty: shape {list(toks.shape)}")
+        if tracing():  # compiled: checked on the device, no host read
+            valid = ((toks >= 0) & (toks < self.codebook_size)).all()
+            torch._assert_async(valid, f"`toks` must lie in [0, {self.codebook_size})")
+            check_lens(lens, toks.shape[0])
+            return toks
         low, high = toks.min().item(), toks.max().item()
         if low < 0 or high >= self.codebook_size:
             raise ValueError(
@@ -683,14 +697,11 @@ def _fit_length(
     """
     batch, length = rec_sig.shape
     out_len = int(num_samples * ratio)
-    have = lens_to_num_frames(rec_lens, length)
-    if have is None:
+    if rec_lens is None:
         have = torch.full((batch,), length, device=rec_sig.device)
-    if lens is None:
-        want = None
     else:
-        counts = torch.round(lens.double() * num_samples).long().clamp(1, num_samples)
-        want = (counts.double() * ratio).long()
+        have = lens_to_counts(rec_lens, length)
+    want = None if lens is None else (lens_to_counts(lens, num_samples).double() * ratio).long()
     steps = torch.arange(out_len, device=rec_sig.device)
     index = torch.minimum(steps[None, :], (have - 1)[:, None])
     rec_sig = rec_sig.gather(1, index)

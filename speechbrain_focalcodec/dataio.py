@@ -33,6 +33,7 @@ from torch import Tensor
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.files import atomic_write_bytes, atomic_write_text
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 
 __all__ = [
@@ -356,7 +357,7 @@ class BatchTokenizer:
         toks = self.codec.sig_to_toks(sig, sig_lens)
         lens = self.codec.toks_lens(sig_lens, sig.shape[1])
         if self.cache:
-            counts = torch.round(lens * toks.shape[1]).long().tolist()
+            counts = lens_to_counts(lens, toks.shape[1]).tolist()
             for name, row, count in zip(names, toks, counts):
                 self.cached[name] = row[:count].cpu()
         return toks, lens

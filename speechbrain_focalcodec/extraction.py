@@ -61,6 +61,7 @@ from speechbrain_focalcodec.dataio import (
     write_manifest,
 )
 from speechbrain_focalcodec.files import atomic_write_text
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 
 __all__ = ["ExtractionError", "codec_fingerprint", "extract_tokens", "main"]
@@ -280,7 +281,7 @@ def extract_tokens(
         for names, sig, lens in loader:
             sig, lens = sig.to(device), lens.to(device)
             toks = codec.sig_to_toks(sig, lens)
-            counts = torch.round(codec.toks_lens(lens, sig.shape[1]) * toks.shape[1]).long()
+            counts = lens_to_counts(codec.toks_lens(lens, sig.shape[1]), toks.shape[1])
             for (key, utt_id), row, count in zip(names, toks, counts.tolist()):
                 save_toks(toks_path(output_folder, key, utt_id), row[:count], codec.codebook_size)
             bar.update(len(names))

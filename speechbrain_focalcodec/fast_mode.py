@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.lobes.wavlm import ConvBlock
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = ["bf16_supported", "fast_codec", "token_agreement"]
 
@@ -151,7 +152,7 @@ def token_agreement(toks: Tensor, reference: Tensor, lens: Optional[Tensor] = No
         raise ValueError(f"Shapes differ: {list(toks.shape)} and {list(reference.shape)}")
     equal = toks == reference
     if lens is not None:
-        counts = torch.round(lens * toks.shape[1]).long()
+        counts = lens_to_counts(lens, toks.shape[1])
         valid = torch.arange(toks.shape[1], device=toks.device)[None] < counts[:, None]
         return float(equal[valid].float().mean())
     return float(equal.float().mean())

@@ -1,6 +1,7 @@
 """Fixtures shared by the tests: bundled speech, golden vectors, tiny codecs."""
 
 import json
+import os
 from pathlib import Path
 from typing import Dict, List
 
@@ -48,6 +49,20 @@ def golden():
         )
 
     return load
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """Device of the device-parametrised tests (marker ``device``): the environment
+    variable ``FOCALCODEC_TEST_DEVICE`` (e.g. ``cuda``), else the CPU; see
+    ``python -m benchmarks.gpu_check``."""
+    name = os.environ.get("FOCALCODEC_TEST_DEVICE", "cpu")
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise pytest.UsageError(f"FOCALCODEC_TEST_DEVICE={name!r} is not usable: {error}") from None
+    return device
 
 
 @pytest.fixture(autouse=True)

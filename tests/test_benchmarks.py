@@ -111,6 +111,25 @@ def test_training_steps_of_both_stages():
     assert all(float(row[3]) > 0 for row in rows)
 
 
+def test_gpu_check_smoke_on_cpu():
+    """``python -m benchmarks.gpu_check`` on the CPU: device tests (one here),
+    throughput, streaming, and the summary table (training steps: tested above)."""
+    command = [sys.executable, "-m", "benchmarks.gpu_check", "--device", "cpu", *TINY]
+    command += ["--skip", "training", "--pytest-args", "-k test_linear_and_conv_gradients"]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "1 passed" in out.stdout
+    summary = table_rows(out.stdout)
+    assert [row[:2] for row in summary] == [
+        ["device tests", "ok"],
+        ["training steps, fp32 and bf16", "skipped"],
+        ["training steps, 2 processes", "skipped"],
+        ["throughput, batch 16", "ok"],
+        ["streaming per chunk", "ok"],
+    ]
+    assert all(float(row[3].split()[0]) > 0 for row in summary if row[1] == "ok")
+
+
 @pytest.mark.parametrize("script", [rtf, streaming, flops, fast_mode, throughput])
 def test_bad_reference_path(script, tmp_path):
     with pytest.raises(SystemExit, match="not a checkout"):

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import speechbrain_focalcodec.ops.linear as linear_module
-import speechbrain_focalcodec.ops.weight_cache as weight_cache
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
 from speechbrain_focalcodec.ops.frame_conv import conv_frames, strided_conv
 from speechbrain_focalcodec.ops.linear import linear
+from speechbrain_focalcodec.ops.weight_cache import WeightStore, kept_weights
 from tests.conftest import random_codec
 
 
@@ -83,33 +83,32 @@ def test_kernels_match_torch_reference():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_linear_keeps_reordered_weights_of_parameters(dtype):
-    """Short products of a parameter (or a view of one) use its kept reordered
-    weight: same results as the plain product, following in-place updates."""
+    """Inside ``kept_weights``, short products of a parameter (or a view of one)
+    use its kept reordered weight: same results as the plain product,
+    following in-place updates; the store is dropped with its owner."""
     torch.manual_seed(0)
     layer = torch.nn.Linear(32, 48).to(dtype)
     conv = torch.nn.Conv1d(32, 48, 1).to(dtype)
+    store = WeightStore()
     for rows in (1, 4, 16, 40):
         x = torch.randn(1, rows, 32)
-        with torch.inference_mode():
+        with torch.inference_mode(), kept_weights(store):
             got = linear(x, layer.weight, layer.bias, "gelu")
             from_view = linear(x, conv.weight[..., 0], conv.bias)
         expected = linear(x, layer.weight.detach().clone(), layer.bias, "gelu")
         assert torch.allclose(got, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
         expected = linear(x, conv.weight[..., 0].detach().clone(), conv.bias)
         assert torch.allclose(from_view, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
-    if linear_module._PACKING:
-        assert id(layer.weight) in weight_cache._DERIVED
-        assert id(conv.weight) in weight_cache._DERIVED
+    if linear_module.ONEDNN_LINEAR:
         # One kept copy per weight whatever the row counts used (1, 4, 16).
-        assert len(weight_cache._DERIVED[id(layer.weight)][1]) == 1
+        assert len(store) == 2
     x = torch.randn(1, 4, 32)
-    with torch.inference_mode():
+    with torch.inference_mode(), kept_weights(store):
         before = linear(x, layer.weight)
     with torch.no_grad():
         layer.weight.mul_(-1.0)
-    with torch.inference_mode():
+    with torch.inference_mode(), kept_weights(store):
         after = linear(x, layer.weight)
     assert torch.equal(after, -before)
-    key = id(layer.weight)
-    del layer
-    assert key not in weight_cache._DERIVED
+    del layer, conv
+    assert len(store) == 0

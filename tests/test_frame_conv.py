@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
-from speechbrain_focalcodec.lobes import frame_conv
+from speechbrain_focalcodec.ops import frame_conv
 from speechbrain_focalcodec.ops.frame_conv import conv_frames, strided_conv
 from tests.conftest import random_codec
 

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from speechbrain_focalcodec.ops.padding import padding_mask
+from speechbrain_focalcodec.ops.padding import lens_to_counts, padding_mask
 
 __all__ = ["code_counts", "code_entropy", "code_usage"]
 
@@ -38,7 +38,7 @@ def code_counts(toks: Tensor, codebook_size: int, lens: Optional[Tensor] = None)
     tensor([1, 2, 0, 0])
     """
     if lens is not None:
-        num_frames = torch.round(lens * toks.shape[1]).long()
+        num_frames = lens_to_counts(lens, toks.shape[1])
         toks = toks[~padding_mask(num_frames, toks.shape[1])]
     return torch.bincount(toks.flatten().long(), minlength=codebook_size)
 

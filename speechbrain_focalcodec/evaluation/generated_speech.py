@@ -20,6 +20,7 @@ from torch import Tensor
 from speechbrain_focalcodec.audio import resample
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.evaluation.models import load_metrics
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = ["GeneratedSpeechMetrics", "decode_tokens", "save_signals"]
 
@@ -87,9 +88,11 @@ class GeneratedSpeechMetrics:
             self._append(ids, hyp_sig, ref_sig, lens)
             return
         ref_lens = torch.ones(len(ids)) if lens is None else lens
+        hyp_counts = lens_to_counts(hyp_lens, hyp_sig.shape[1]).tolist()
+        ref_counts = lens_to_counts(ref_lens, ref_sig.shape[1]).tolist()
         for index, utt_id in enumerate(ids):
-            hyp = hyp_sig[index, : int(round(float(hyp_lens[index]) * hyp_sig.shape[1]))]
-            ref = ref_sig[index, : int(round(float(ref_lens[index]) * ref_sig.shape[1]))]
+            hyp = hyp_sig[index, : hyp_counts[index]]
+            ref = ref_sig[index, : ref_counts[index]]
             size = max(hyp.shape[0], ref.shape[0])
             pair = [torch.nn.functional.pad(x, [0, size - x.shape[0]])[None] for x in (hyp, ref)]
             self._append([utt_id], pair[0], pair[1], None)
@@ -138,7 +141,7 @@ def save_signals(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    counts = torch.round(lens * sig.shape[1]).long().tolist()
+    counts = lens_to_counts(lens, sig.shape[1]).tolist()
     for utt_id, item, count in zip(ids, sig, counts):
         write_audio(str(folder / f"{utt_id}.wav"), item[:count].cpu(), sample_rate)
 

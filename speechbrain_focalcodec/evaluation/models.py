@@ -34,6 +34,7 @@ from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch import Tensor
 
 from speechbrain_focalcodec.hub import hub_errors, is_offline
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = [
     "DNSMOS",
@@ -62,7 +63,7 @@ def _from_hub(load: Callable[[], Any], source: str, name: str) -> Any:
 def _trim(sig: Tensor, lens: Optional[Tensor]) -> List[Tensor]:
     if lens is None:
         return list(sig)
-    counts = torch.round(lens * sig.shape[1]).long().tolist()
+    counts = lens_to_counts(lens, sig.shape[1]).tolist()
     return [row[:count] for row, count in zip(sig, counts)]
 
 

@@ -20,7 +20,7 @@ from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
-    lens_to_num_frames,
+    lens_to_counts,
     num_frames_to_lens,
     zero_padding,
 )
@@ -338,7 +338,7 @@ class FocalCompressor(nn.Module):
         lens : torch.Tensor
             Relative lengths of ``lats``.
         """
-        num_frames = lens_to_num_frames(lens, feats.shape[1])
+        num_frames = lens_to_counts(lens, feats.shape[1])
         x = feats
         for layer in self.layers:
             x = layer(x, num_frames)

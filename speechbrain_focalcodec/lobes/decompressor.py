@@ -21,7 +21,7 @@ from speechbrain_focalcodec.ops.frame_conv import transposed_conv
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
     causal_pad,
-    lens_to_num_frames,
+    lens_to_counts,
     num_frames_to_lens,
     zero_padding,
 )
@@ -276,7 +276,7 @@ class FocalDecompressor(nn.Module):
         lens : torch.Tensor
             Relative lengths of ``qfeats`` (unchanged: up-scaling is exact).
         """
-        num_frames = lens_to_num_frames(lens, codes.shape[1])
+        num_frames = lens_to_counts(lens, codes.shape[1])
         x = self.dropout(self.in_proj(codes))
         for layer in self.layers:
             x = layer(x, num_frames)

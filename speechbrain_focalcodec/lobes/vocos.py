@@ -17,7 +17,7 @@ from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
 from speechbrain_focalcodec.ops.frame_conv import _exporting
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
-    lens_to_num_frames,
+    lens_to_counts,
     num_frames_to_lens,
     padding_mask,
     zero_padding,
@@ -293,7 +293,7 @@ class Vocos(nn.Module):
         lens : torch.Tensor
             Relative lengths of ``sig`` (unchanged).
         """
-        num_frames = lens_to_num_frames(lens, feats.shape[1])
+        num_frames = lens_to_counts(lens, feats.shape[1])
         sig = self.head(self.backbone(feats, num_frames), num_frames)
         if num_frames is not None:
             sig = zero_padding(sig, num_frames * self.upsample_factor)

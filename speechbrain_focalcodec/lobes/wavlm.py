@@ -19,7 +19,7 @@ from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
-    lens_to_num_frames,
+    lens_to_counts,
     num_frames_to_lens,
     zero_padding,
 )
@@ -381,7 +381,7 @@ class WavLM(nn.Module):
         lens : torch.Tensor
             Relative lengths of ``feats``.
         """
-        num_samples = lens_to_num_frames(lens, sig.shape[1])
+        num_samples = lens_to_counts(lens, sig.shape[1])
         frames, num_frames = self.feature_extractor(sig, num_samples)
         x = self.dropout(self.feature_proj(self.norm(frames.transpose(1, 2))))
         x = zero_padding(self.encoder(x, num_frames), num_frames)

@@ -12,13 +12,14 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.ops.capability import fast_kernels, tracing
 from speechbrain_focalcodec.ops.linear import linear
-from speechbrain_focalcodec.ops.weight_cache import derived_weight
+from speechbrain_focalcodec.ops.weight_cache import active_store
 
 __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 
@@ -40,8 +41,36 @@ SMALL_WINDOWS = 2**16
 
 
 def _exporting() -> bool:
-    """Whether an exporter or compiler is tracing (they get the standard operators)."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+    """Whether an exporter or compiler is tracing (see ``capability.tracing``)."""
+    return tracing()
+
+
+def _standard(x: Tensor, conv: Callable[[Tensor], Tensor], weight: Tensor) -> Tensor:
+    """``conv`` (a standard ``torch.nn.functional`` convolution of channels-first
+    frames) applied to channels-last frames, with ``nn.Conv1d``'s dtypes: under
+    autocast those of autocast, else computed in the precision of ``weight``
+    and returned in that of ``x``."""
+    if torch.is_autocast_enabled(x.device.type):
+        return conv(x.transpose(1, 2)).transpose(1, 2).contiguous()
+    y = conv(x.to(weight.dtype).transpose(1, 2))
+    return y.transpose(1, 2).contiguous().to(x.dtype)
+
+
+def _same_padding(padding: Union[str, int, Tuple[int, ...]], span: int) -> Tuple[int, int]:
+    """A ``Conv1d`` padding as zeros on the (left, right) of a kernel spanning ``span`` frames.
+
+    ``"same"`` puts the extra frame of an even span on the right, as
+    ``torch.nn.functional.conv1d`` does.
+    """
+    if padding == "same":
+        left = (span - 1) // 2
+        return left, span - 1 - left
+    if padding == "valid":
+        return 0, 0
+    if isinstance(padding, str):
+        raise ValueError(f"`padding` must be 'same', 'valid' or zeros per side, got {padding!r}")
+    size = padding if isinstance(padding, int) else padding[0]
+    return size, size
 
 
 def conv_frames(
@@ -50,6 +79,7 @@ def conv_frames(
     bias: Optional[Tensor] = None,
     padding: Union[str, int, Tuple[int, ...]] = 0,
     groups: int = 1,
+    dilation: int = 1,
 ) -> Tensor:
     """Stride-1 convolution (e.g. depth-wise) of channels-last frames.
 
@@ -62,9 +92,12 @@ def conv_frames(
     bias : torch.Tensor, optional
         Shape ``[output_dim]``.
     padding : str, int or tuple
-        The ``Conv1d``'s padding: ``"same"``, ``"valid"`` or zeros on each side.
+        The ``Conv1d``'s padding: ``"same"`` (the extra zero of an even kernel
+        on the right, as ``Conv1d``), ``"valid"`` or zeros on each side.
     groups : int
         Convolution groups.
+    dilation : int
+        Spacing between kernel taps.
 
     Returns
     -------
@@ -74,39 +107,60 @@ def conv_frames(
 
     Example
     -------
-    >>> conv = torch.nn.Conv1d(8, 8, 7, padding="same", groups=8)
+    >>> conv = torch.nn.Conv1d(8, 8, 6, padding="same", groups=8)
     >>> x = torch.randn(2, 20, 8)
     >>> y = conv_frames(x, conv.weight, conv.bias, conv.padding, conv.groups)
+    >>> y.shape
+    torch.Size([2, 20, 8])
     >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
     True
     """
     kernel_size = weight.shape[-1]
-    if kernel_size == 1 and groups == 1 and padding in (0, (0,), "valid", "same"):
-        return linear(x, weight[..., 0], bias)
-    if padding == "same":
-        left = (kernel_size - 1) // 2
-        padding = (left, kernel_size - 1 - left)
-    elif padding == "valid":
-        padding = (0, 0)
-    elif not isinstance(padding, str):
-        padding = (padding,) * 2 if isinstance(padding, int) else (padding[0],) * 2
-    num_windows = x.shape[1] + sum(padding) - kernel_size + 1
+    span = dilation * (kernel_size - 1) + 1
+    padding = _same_padding(padding, span)
+    if not fast_kernels(x.device.type):
+        if padding[0] != padding[1]:
+            x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
+        return _standard(
+            x,
+            lambda h: nn.functional.conv1d(
+                h,
+                weight,
+                bias,
+                padding=padding[1] if padding[0] == padding[1] else 0,
+                dilation=dilation,
+                groups=groups,
+            ),
+            weight,
+        )
+    if kernel_size == 1 and groups == 1 and padding == (0, 0):
+        return linear(x, weight.flatten(1), bias)
+    num_windows = x.shape[1] + sum(padding) - span + 1
     depthwise = groups == x.shape[2] == weight.shape[0]
     windows = num_windows * kernel_size * x.shape[2]
+    taps = dilation == 1  # windows of consecutive frames (dilated: the primitive)
     few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
-    if depthwise and few and not _exporting():
+    if depthwise and few and taps:
         return _depthwise_frames(x, weight, bias, padding)
     # Depth-wise kernels are small, so the primitive reorders little; its
     # vectorized loop beats multiplying materialized windows once there are
     # more than SMALL_WINDOWS values (several times for offline inputs).
     budget = SMALL_WINDOWS if depthwise else WINDOWS_BUDGET
-    if windows <= budget and not _exporting():
+    if windows <= budget and taps:
         return _grouped_windows_product(x, weight, bias, padding, groups)
-    if not isinstance(padding, str):
-        padding = (0, padding if isinstance(padding, int) else padding[0])
-    frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)
+    frames = x.to(weight.dtype).transpose(1, 2)
+    if padding[0] != padding[1]:
+        frames = nn.functional.pad(frames, list(padding))
+        padding = (0, 0)
     bias = None if bias is None else bias.to(weight.dtype)
-    y = nn.functional.conv2d(frames, weight.unsqueeze(2), bias, padding=padding, groups=groups)
+    y = nn.functional.conv2d(
+        frames.unsqueeze(2),
+        weight.unsqueeze(2),
+        bias,
+        padding=(0, padding[0]),
+        dilation=(1, dilation),
+        groups=groups,
+    )
     return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)
 
 
@@ -141,12 +195,14 @@ def _depthwise_frames(
 def _frames_kernel(weight: Tensor) -> Tensor:
     """A depth-wise kernel ``[channels, 1, kernel]`` laid out ``[kernel, channels]``.
 
-    For inference the copy is kept while the weight lives unchanged (streaming
-    uses it every chunk); otherwise it is computed, differentiably.
+    For inference inside a ``kept_weights`` block the copy is kept in the
+    block's store (streaming uses it every chunk); otherwise it is computed,
+    differentiably.
     """
-    if weight.is_inference() or (torch.is_grad_enabled() and weight.requires_grad):
+    store = active_store()
+    if store is None or weight.is_inference() or (torch.is_grad_enabled() and weight.requires_grad):
         return weight[:, 0].t().contiguous()
-    return derived_weight(weight, "frames_kernel", lambda w: w[:, 0].t().contiguous())
+    return store.get(weight, "frames_kernel", lambda w: w[:, 0].t().contiguous())
 
 
 def _grouped_windows_product(
@@ -206,11 +262,13 @@ def strided_conv(x: Tensor, weight: Tensor, stride: int, bias: Optional[Tensor] 
     >>> y.shape, bool(torch.allclose(y, expected.transpose(1, 2), atol=1e-5))
     (torch.Size([2, 24, 4]), True)
     """
+    if not fast_kernels(x.device.type):
+        return _standard(x, lambda h: nn.functional.conv1d(h, weight, bias, stride=stride), weight)
     batch, time, input_dim = x.shape
     output_dim, _, kernel_size = weight.shape
     num_windows = (time - kernel_size) // stride + 1
     windowed = kernel_size <= stride or num_windows <= SHORT or input_dim == 1
-    if windowed and not _exporting():
+    if windowed:
         windows = x.unfold(1, kernel_size, stride)  # [batch, windows, channels, kernel]
         if batch * num_windows < output_dim:
             # Few windows (streaming chunks): copy them in the kernel's layout
@@ -255,6 +313,12 @@ def transposed_conv(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) ->
     >>> bool(torch.allclose(y, conv(x.transpose(1, 2)).transpose(1, 2), atol=1e-6))
     True
     """
+    if not fast_kernels(x.device.type):
+        return _standard(
+            x,
+            lambda h: nn.functional.conv_transpose1d(h, weight, bias, stride=weight.shape[-1]),
+            weight,
+        )
     batch, time, _ = x.shape
     _, output_dim, kernel_size = weight.shape
     frames = linear(x, weight.permute(2, 1, 0).reshape(kernel_size * output_dim, -1))

@@ -4,14 +4,16 @@ PyTorch sends float32 matrix products on CPU to MKL's sgemm, which on some
 processors (AMD Zen among them) takes a path at about half the speed of
 oneDNN's kernels. For inference (no gradient needed), ``linear`` calls
 oneDNN's linear primitive directly, optionally fused with the exact GELU;
-everywhere else (training, GPU, autocast, other dtypes) it is
+everywhere else (training, GPU, other dtypes) it is
 ``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
-tracing) and ``torch.compile``. Results agree with it to float32 rounding.
+tracing), ``torch.compile``, under ``torch.autocast`` (exactly ``nn.Linear``,
+output dtype included) and when the fast kernels are switched off (see
+``capability.py``). Results agree with it to float32 rounding.
 
 Products of a few rows (streaming chunks) are bound by reading the weight,
-which oneDNN otherwise reorders to its blocked layout on every call: for them
-the reordered weight of a parameter is kept alongside it (one more copy of the
-weights that streaming uses), with identical results.
+which oneDNN otherwise reorders to its blocked layout on every call: inside a
+``kept_weights`` block (see ``weight_cache.py``) the reordered weight of a
+parameter is kept in the block's store, with identical results.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -22,52 +24,42 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.ops.weight_cache import derived_weight
+from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, fast_kernels
+from speechbrain_focalcodec.ops.weight_cache import active_store
 
 __all__ = ["Linear", "linear"]
 
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 # Products of at most this many rows (streaming chunks) read the whole weight
 # for a few frames: oneDNN's reordering of the weight to its blocked layout
-# would then dominate, so the reordered weight of a parameter is kept (for the
-# last row count used, while the parameter lives unchanged; results are
+# would then dominate, so inside a ``kept_weights`` block the reordered weight
+# of a parameter is kept (for the last row count used; results are
 # identical). One copy at most per weight: inputs of varying short lengths
 # reorder again rather than accumulate copies.
 PACKED_ROWS = 16
 
 
-def _onednn_available() -> bool:
-    try:
-        return torch.backends.mkldnn.is_available() and hasattr(
-            torch.ops.mkldnn, "_linear_pointwise"
-        )
-    except (AttributeError, RuntimeError):
+def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
+    if not ONEDNN_LINEAR or x.device.type != "cpu" or x.dtype not in _ONEDNN_DTYPES:
         return False
-
-
-_ONEDNN = _onednn_available()
-_PACKING = _ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-
-
-def _use_onednn(x: Tensor, weight: Tensor) -> bool:
-    if not _ONEDNN or x.device.type != "cpu" or x.dtype not in _ONEDNN_DTYPES:
+    if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
         return False
-    if weight.dtype != x.dtype or torch.is_autocast_enabled("cpu"):
+    if not fast_kernels(x.device.type):
         return False
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return False  # exports (ONNX) and compilers see the standard operator
     return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
 
 
 def _packed_weight(weight: Tensor, rows: int) -> Tensor:
-    """The weight reordered by oneDNN for ``rows``-row products when it is a
-    parameter (or a view of one) and the product is short; else ``weight``."""
+    """The weight reordered by oneDNN for ``rows``-row products, kept in the
+    active store, when it is a parameter (or a view of one) and the product is
+    short; else ``weight``."""
+    store = active_store()
     owner = weight if weight._base is None else weight._base
-    if not _PACKING or rows > PACKED_ROWS or not isinstance(owner, nn.Parameter):
+    if store is None or rows > PACKED_ROWS or not isinstance(owner, nn.Parameter):
         return weight
     if owner.is_inference():
         return weight
-    return derived_weight(
+    return store.get(
         weight,
         "onednn_linear",
         lambda w: torch.ops.mkldnn._reorder_linear_weight(w, rows),
@@ -82,7 +74,8 @@ def linear(
 
     The product is computed in the precision of ``weight`` and returned in
     that of ``x``: bfloat16 weights (see ``fast_mode.py``) give bfloat16
-    products between float32 activations.
+    products between float32 activations. Under ``torch.autocast`` it is
+    exactly ``nn.Linear`` (then ``nn.GELU``), output dtype included.
 
     Arguments
     ---------
@@ -107,12 +100,18 @@ def linear(
     >>> expected = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
     >>> y.shape, bool(torch.allclose(y, expected, atol=1e-5))
     (torch.Size([2, 5, 4]), True)
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+    ...     linear(x, weight, bias).dtype
+    torch.bfloat16
     """
     if activation not in (None, "gelu"):
         raise ValueError(f"`activation` must be None or 'gelu', got {activation!r}")
+    if torch.is_autocast_enabled(x.device.type):
+        y = nn.functional.linear(x, weight, bias)
+        return nn.functional.gelu(y) if activation == "gelu" else y
     dtype = x.dtype
     x = x.to(weight.dtype)
-    if _use_onednn(x, weight) and (bias is None or bias.dtype == x.dtype):
+    if _use_onednn(x, weight, bias):
         weight = _packed_weight(weight, x.numel() // max(x.shape[-1], 1))
         y = torch.ops.mkldnn._linear_pointwise(
             x, weight, bias, activation or "none", [], "none" if activation else ""

@@ -1,26 +1,33 @@
 """Padded batches and causal padding.
 
 Every lobe of FocalCodec accepts SpeechBrain relative lengths (``lens``, shape
-``[batch]``, values in ``(0, 1]``). Internally they are turned into absolute
-frame counts (``num_frames``) with SpeechBrain's rounding convention,
-``round(lens * max_len)``, and every operation that mixes frames (convolutions
-with right context, pooling, attention, overlap-add) ignores the frames past
-each item's count. This is what makes a padded batch give, item by item, the
-same result as each utterance processed alone.
+``[batch]``, values in ``(0, 1]``). They are turned into absolute counts (of
+samples, frames, tokens...) by one function, ``lens_to_counts``, and every
+operation that mixes frames (convolutions with right context, pooling,
+attention, overlap-add) ignores the frames past each item's count. This is
+what makes a padded batch give, item by item, the same result as each
+utterance processed alone.
+
+Nothing here reads tensor values on the host (no ``.item()``, no Python
+branch on a tensor): with ``lens`` the lobes queue their work without
+synchronizing with the device and compile with ``torch.compile(fullgraph=True)``.
+User inputs are validated once, at the public API (``check_lens``).
 
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional
+from typing import Optional, overload
 
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.ops.capability import tracing
+
 __all__ = [
     "causal_pad",
     "check_lens",
-    "lens_to_num_frames",
+    "lens_to_counts",
     "masked_mean",
     "num_frames_to_lens",
     "padding_mask",
@@ -57,46 +64,58 @@ def check_lens(lens: Optional[Tensor], batch_size: int) -> None:
         )
     if not lens.is_floating_point():
         raise TypeError(f"`lens` are relative lengths and must be floating point, got {lens.dtype}")
-    lo, hi = lens.min().item(), lens.max().item()
-    if not (lo > 0.0 and hi <= 1.0 + 1e-6):
+    valid = ((lens > 0.0) & (lens <= 1.0 + 1e-6)).all()
+    if tracing():  # no host read while compiling: checked on the device
+        torch._assert_async(valid, "`lens` are relative lengths and must lie in (0, 1]")
+        return
+    if not bool(valid):
+        lo, hi = lens.min().item(), lens.max().item()
         raise ValueError(
             f"`lens` are relative lengths and must lie in (0, 1], got min {lo:.4g} and max {hi:.4g}"
         )
 
 
-def lens_to_num_frames(lens: Optional[Tensor], max_len: int) -> Optional[Tensor]:
-    """Converts relative lengths into absolute frame counts.
+@overload
+def lens_to_counts(lens: Tensor, max_len: int) -> Tensor: ...
 
-    The count is ``round(lens * max_len)`` (SpeechBrain's convention, see
-    ``speechbrain.dataio.dataio.length_to_mask`` users), at least one frame.
-    Returns None when there are no lengths or when every item is full length,
-    so that callers can skip masking altogether.
+
+@overload
+def lens_to_counts(lens: None, max_len: int) -> None: ...
+
+
+def lens_to_counts(lens: Optional[Tensor], max_len: int) -> Optional[Tensor]:
+    """Converts relative lengths into absolute counts (samples, frames, tokens...).
+
+    The count is ``round(lens * max_len)`` computed in float64 (so that the
+    relative lengths of ``num_frames_to_lens`` give back their counts
+    exactly), clamped to ``[1, max_len]``. This is the one definition used
+    throughout the package. It reads nothing on the host.
 
     Arguments
     ---------
     lens : torch.Tensor or None
-        Relative lengths, shape ``[batch]``.
+        Relative lengths, shape ``[batch]``; None (every item full length)
+        gives None.
     max_len : int
         Size of the time axis.
 
     Returns
     -------
-    num_frames : torch.Tensor or None
+    counts : torch.Tensor or None
         Absolute counts (int64), shape ``[batch]``.
 
     Example
     -------
-    >>> lens_to_num_frames(torch.tensor([1.0, 0.5]), 7)
+    >>> lens_to_counts(torch.tensor([1.0, 0.5]), 7)
     tensor([7, 4])
-    >>> lens_to_num_frames(torch.tensor([1.0, 1.0]), 7) is None
+    >>> lens_to_counts(torch.tensor([1.0, 1.0]), 7)
+    tensor([7, 7])
+    >>> lens_to_counts(None, 7) is None
     True
     """
     if lens is None:
         return None
-    num_frames = torch.round(lens.double() * max_len).long().clamp(1, max_len)
-    if bool((num_frames == max_len).all()):
-        return None
-    return num_frames
+    return torch.round(lens.double() * max_len).long().clamp(1, max_len)
 
 
 def num_frames_to_lens(
@@ -104,7 +123,7 @@ def num_frames_to_lens(
 ) -> Tensor:
     """Converts absolute frame counts back into relative lengths.
 
-    ``lens_to_num_frames(num_frames_to_lens(n, T), T)`` gives back ``n``
+    ``lens_to_counts(num_frames_to_lens(n, T, ...), T)`` gives back ``n``
     exactly.
 
     Arguments

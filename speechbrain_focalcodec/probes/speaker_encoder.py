@@ -13,6 +13,8 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.ops.padding import lens_to_counts
+
 __all__ = ["XVectorEncoder"]
 
 
@@ -85,7 +87,9 @@ class XVectorEncoder(nn.Module):
         lens : None
             Utterance-level output.
         """
-        counts = [sig.shape[1]] * sig.shape[0] if lens is None else torch.round(lens * sig.shape[1])
+        counts = (
+            [sig.shape[1]] * sig.shape[0] if lens is None else lens_to_counts(lens, sig.shape[1])
+        )
         embs = []
         for item, count in zip(sig, counts):
             item = item[: max(int(count), 4000)]  # the x-vector head needs a few frames

@@ -20,6 +20,7 @@ from speechbrain.lobes.models.transformer.Transformer import (
 )
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.probes.token_embedding import TokenEmbedding
 
 __all__ = ["TextToTokensDecoder", "top_p_sample"]
@@ -147,7 +148,7 @@ class TextToTokensDecoder(nn.Module):
             ],
             dim=1,
         )
-        valid = length_to_mask(torch.round(text_lens * num_chars), num_chars).bool()
+        valid = length_to_mask(lens_to_counts(text_lens, num_chars), num_chars).bool()
         ones = torch.ones(batch, 1, dtype=torch.bool, device=text.device)
         return prompt, ~torch.cat([ones, valid.to(text.device), ones], dim=1)
 
@@ -190,7 +191,7 @@ class TextToTokensDecoder(nn.Module):
         no_padding = torch.zeros(toks.shape, dtype=torch.bool, device=toks.device)
         logits = self._run(torch.cat([prompt, embs], 1), torch.cat([padding, no_padding], 1))
         num_toks = toks.shape[1]
-        counts = torch.round(toks_lens * num_toks)
+        counts = lens_to_counts(toks_lens, num_toks)
         return logits[:, -(num_toks + 1) :].log_softmax(-1), (counts + 1) / (num_toks + 1)
 
     def targets(self, toks: Tensor, toks_lens: Tensor) -> Tensor:
@@ -208,7 +209,7 @@ class TextToTokensDecoder(nn.Module):
         targets : torch.Tensor
         """
         targets = nn.functional.pad(toks, [0, 1])
-        counts = torch.round(toks_lens * toks.shape[1]).long()
+        counts = lens_to_counts(toks_lens, toks.shape[1])
         return targets.scatter(1, counts[:, None], self.eos)
 
     @torch.no_grad()

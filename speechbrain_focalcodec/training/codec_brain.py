@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.evaluation.models import load_metrics
 from speechbrain_focalcodec.files import atomic_path
-from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
 __all__ = ["CodecStageBrain"]
@@ -271,7 +271,7 @@ class CodecStageBrain(sb.Brain):
             Relative lengths.
         """
         folder = Path(self.hparams.output_folder) / "audio"
-        counts = lens_to_num_frames(lens, hyp_sig.shape[1])
+        counts = lens_to_counts(lens, hyp_sig.shape[1])
         rate = self.option("output_sample_rate") or self.hparams.sample_rate
         for index, utt_id in enumerate(ids):
             if self.saved_audios >= self.option("num_saved_audios", 0):

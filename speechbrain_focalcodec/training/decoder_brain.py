@@ -28,7 +28,7 @@ import torch
 from speechbrain.nnet.schedulers import update_learning_rate
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
 
 __all__ = ["DecoderBrain", "random_segments"]
@@ -75,9 +75,7 @@ def random_segments(
     >>> float(seg_feats[1, -1, 0]) < 5
     True
     """
-    counts = lens_to_num_frames(feats_lens, feats.shape[1])
-    if counts is None:
-        counts = torch.full((feats.shape[0],), feats.shape[1], device=feats.device)
+    counts = lens_to_counts(feats_lens, feats.shape[1])
     short = (counts < num_frames).nonzero().flatten().tolist()
     if short or sig.shape[1] < feats.shape[1] * hop_length:
         raise ValueError(

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from speechbrain_focalcodec.ops.padding import lens_to_num_frames
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = ["CachedEncoder"]
 
@@ -70,13 +70,13 @@ class CachedEncoder:
         """
         missing = [index for index, utt_id in enumerate(ids) if utt_id not in self.cache]
         if missing:
-            counts = lens_to_num_frames(lens, sig.shape[1])
+            counts = lens_to_counts(lens, sig.shape[1])
             if counts is None:
                 counts = torch.full((sig.shape[0],), sig.shape[1], device=sig.device)
             counts = counts[missing]
             longest = int(counts.max())
             feats, feats_lens = self.encoder(sig[missing, :longest], counts.float() / longest)
-            frames = torch.round(feats_lens * feats.shape[1]).long().tolist()
+            frames = lens_to_counts(feats_lens, feats.shape[1]).tolist()
             for row, index in enumerate(missing):
                 self.cache[ids[index]] = feats[row, : frames[row]].float().cpu()
         items = [self.cache[utt_id].to(sig.device) for utt_id in ids]

@@ -12,9 +12,10 @@ Authors
 
 from typing import Optional
 
-import torch
 from speechbrain.lobes.models.HifiGAN import L1SpecLoss
 from torch import Tensor
+
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = ["MelL1Loss"]
 
@@ -56,7 +57,7 @@ class MelL1Loss(L1SpecLoss):
         """
         if lens is None:
             return super().forward(y_hat, y)
-        counts = torch.round(lens * y.shape[-1]).long().clamp(min=1).tolist()
+        counts = lens_to_counts(lens, y.shape[-1]).tolist()
         total = y.new_zeros(())
         weight = 0
         for hyp, ref, count in zip(y_hat, y, counts):

@@ -28,7 +28,7 @@ from torch import Tensor
 from speechbrain_focalcodec.checkpoints import read_state_dict
 from speechbrain_focalcodec.evaluation.codes import code_counts, code_entropy, code_usage
 from speechbrain_focalcodec.lobes.bsq import BinarySphericalQuantizer
-from speechbrain_focalcodec.ops.padding import lens_to_num_frames, padding_mask
+from speechbrain_focalcodec.ops.padding import lens_to_counts, padding_mask
 from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
 
 __all__ = ["FeatureReconstruction", "QuantizerBrain", "match_frames", "quantize_valid_frames"]
@@ -86,7 +86,7 @@ def quantize_valid_frames(
     >>> torch.allclose(quantize_valid_frames(quantizer, lats[1:], torch.tensor([0.4]))[2], alone)
     True
     """
-    num_frames = lens_to_num_frames(lens, lats.shape[1])
+    num_frames = lens_to_counts(lens, lats.shape[1])
     if num_frames is None:
         return quantizer(lats)
     valid = ~padding_mask(num_frames, lats.shape[1])

@@ -25,6 +25,7 @@ from librimix_prepare import prepare_librimix
 from speechbrain.dataio.dataio import length_to_mask
 from speechbrain.utils.distributed import infer_device
 
+from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.probes.datasets import token_datasets
 from speechbrain_focalcodec.probes.generation import TokenGenerationBrain
 from speechbrain_focalcodec.training.distributed import init_distributed, on_main
@@ -52,7 +53,7 @@ def pit_cross_entropy(log_probs, targets, lens):
         ``[batch, sources]``: output ``i`` of mixture ``b`` predicts source
         ``order[b, i]``.
     """
-    mask = length_to_mask(torch.round(lens * targets.shape[1]), targets.shape[1]).to(log_probs)
+    mask = length_to_mask(lens_to_counts(lens, targets.shape[1]), targets.shape[1]).to(log_probs)
     perms = list(itertools.permutations(range(targets.shape[2])))
     costs = []
     for perm in perms:
