@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 import torch
@@ -48,9 +48,13 @@ METRICS = {
 }
 
 
-def stream_command(stage: str, output: Path, data: Path, *args: str) -> List[str]:
-    """``python train.py hparams/tiny_<stage>.yaml ...`` on ``data`` writing to ``output``."""
-    encoder = [] if stage == "bsq" else [f"--encoder_folder={output.parent / 'encoder'}"]
+def stream_command(
+    stage: str, output: Path, data: Path, *args: str, encoder: Optional[Path] = None
+) -> List[str]:
+    """``python train.py hparams/tiny_<stage>.yaml ...`` on ``data`` writing to ``output``;
+    the random teacher is kept in ``encoder`` (default: next to ``output``)."""
+    encoder = encoder or output.parent / "encoder"
+    encoder = [] if stage == "bsq" else [f"--encoder_folder={encoder}"]
     return [
         sys.executable,
         str(STREAM / "train.py"),
@@ -239,11 +243,11 @@ def test_ddp_two_processes_gloo(stages, audio_folder, tmp_path, stage):
         output,
         audio_folder,
         *inputs,
-        f"--encoder_folder={stages['posemb'].parent / 'encoder'}",
         "--distributed_backend=gloo",
         "--number_of_epochs=1",
         "--train_batch_size=2",
         "--dynamic_batching=False",
+        encoder=stages["posemb"].parent / "encoder",
     )
     torchrun = [
         sys.executable,
@@ -281,11 +285,11 @@ def test_killed_stage_resumes_when_rerun(stages, audio_folder, tmp_path):
         output,
         audio_folder,
         f"--posemb_folder={stages['posemb']}",
-        f"--encoder_folder={stages['posemb'].parent / 'encoder'}",
         "--number_of_epochs=2",
         "--ckpt_interval_steps=1",
         "--dynamic_batching=False",
         "--train_batch_size=1",
+        encoder=stages["posemb"].parent / "encoder",
     )
     process = subprocess.Popen(
         command,
