@@ -26,84 +26,27 @@ Authors
 
 import logging
 import sys
-from typing import Any, Callable, Dict, Sequence
+from typing import Any, Dict, Sequence
 
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import ddp_barrier, ddp_broadcast, if_main_process
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_focalcodec.training.dataio import dataio_prepare, loader_kwargs
 from speechbrain_focalcodec.training.decoder_brain import DecoderBrain
-from speechbrain_focalcodec.training.encoder import (
-    EncoderUnavailable,
-    load_encoder,
-    prepare_encoder,
-)
-from speechbrain_focalcodec.training.export import ExportError, export_codec
-from speechbrain_focalcodec.training.folder_prepare import prepare_folder
-from speechbrain_focalcodec.training.libritts_prepare import prepare_libritts
-from speechbrain_focalcodec.training.manifests import DataPreparationError
+from speechbrain_focalcodec.training.encoder import load_encoder, prepare_encoder
+from speechbrain_focalcodec.training.export import export_codec
 from speechbrain_focalcodec.training.quantizer_brain import QuantizerBrain
+from speechbrain_focalcodec.training.recipe_run import (
+    USER_ERRORS,
+    RecipeError,
+    on_main,
+    prepare_data,
+)
 
 logger = logging.getLogger(__name__)
 
 BRAINS = {1: QuantizerBrain, 2: DecoderBrain}
-
-
-class RecipeError(RuntimeError):
-    """A problem the user can fix (data, encoder weights, export): reported in one line."""
-
-
-USER_ERRORS = (DataPreparationError, EncoderUnavailable, ExportError, RecipeError)
-
-
-def on_main(function: Callable[..., Any], **kwargs: Any) -> Any:
-    """Runs ``function`` on the main process and gives its result to every process.
-
-    An error the user can fix is raised on every process (rather than leaving
-    the others waiting at a barrier).
-    """
-    result, message = None, None
-    if if_main_process():
-        try:
-            result = function(**kwargs)
-        except USER_ERRORS as error:
-            message = str(error)
-    result, message = ddp_broadcast((result, message), src=0)
-    if message is not None:
-        raise RecipeError(message)
-    return result
-
-
-def prepare_data(hparams: Dict[str, Any]) -> None:
-    """Writes the manifests of ``hparams["dataset"]`` (``libritts`` or ``folder``)."""
-    common = {
-        "data_folder": hparams["data_folder"],
-        "train_json": hparams["train_json"],
-        "valid_json": hparams["valid_json"],
-        "test_json": hparams["test_json"],
-        "sample_rate": hparams["sample_rate"],
-        "resample_folder": hparams["resample_folder"],
-        "skip_prep": hparams["skip_prep"],
-    }
-    if hparams["dataset"] == "libritts":
-        prepare_libritts(
-            train_splits=hparams["train_splits"],
-            valid_splits=hparams["valid_splits"],
-            test_splits=hparams["test_splits"],
-            **common,
-        )
-    elif hparams["dataset"] == "folder":
-        prepare_folder(
-            valid_ratio=hparams["valid_ratio"],
-            test_ratio=hparams["test_ratio"],
-            seed=hparams["seed"],
-            **common,
-        )
-    else:
-        raise DataPreparationError(
-            f"`dataset` must be libritts or folder, got {hparams['dataset']}"
-        )
 
 
 def export_if_possible(hparams: Dict[str, Any]) -> None:
