@@ -31,7 +31,7 @@ from speechbrain_focalcodec.training.quantizer_brain import (
     match_frames,
     quantize_valid_frames,
 )
-from speechbrain_focalcodec.training.stage_inputs import load_stage_modules
+from speechbrain_focalcodec.training.stage_inputs import load_stage_modules, teacher_of
 
 __all__ = ["JointBrain", "StreamQuantizerBrain"]
 
@@ -46,7 +46,9 @@ class StreamQuantizerBrain(QuantizerBrain):
     def _load_decoder(self) -> None:
         folder = getattr(self.hparams, "wavenext_folder", None)
         if folder and not getattr(self, "_decoder_loaded", False):
-            load_stage_modules(folder, "wavenext", {"decoder": self.hparams.decoder})
+            # Refused if the decoder learned from another teacher than this run's.
+            teacher = teacher_of(self.hparams.output_folder)
+            load_stage_modules(folder, "wavenext", {"decoder": self.hparams.decoder}, teacher)
             self.hparams.decoder.to(self.device).eval().requires_grad_(False)
             self._decoder_loaded = True
 

@@ -30,7 +30,10 @@ from speechbrain_focalcodec.training.stage_inputs import (
     load_stage_modules,
     stage_checkpoint,
 )
-from speechbrain_focalcodec.training.stream_check import compare_stream_offline
+from speechbrain_focalcodec.training.stream_check import (
+    compare_stream_offline,
+    compare_with_official,
+)
 from speechbrain_focalcodec.training.stream_export import export_stream_codec
 from speechbrain_focalcodec.training.stream_export import main as export_main
 from speechbrain_focalcodec.training.train_log import read_train_log
@@ -158,6 +161,12 @@ def test_exported_codec_loads_and_streams_like_offline(stages, speech, tmp_path)
         check = compare_stream_offline(codec, utterance)
         assert check["tokens_equal"] == 1.0 and check["stream_tokens"] == check["tokens"]
         assert check["max_abs_diff"] < 1e-4
+    # With a checkout of the official implementation (as benchmarks' --reference), it runs
+    # the exported directory too: same tokens, same decoded signals.
+    reference = os.environ.get("FOCALCODEC_REFERENCE")
+    if reference:
+        official = compare_with_official(codec_dir, reference, [speech[0][None], speech[7][None]])
+        assert official["tokens_equal"] == 1.0 and official["max_abs_diff"] < 1e-4
     # The weights are the best checkpoints of the joint and wavenext stages.
     provenance = json.loads((codec_dir / "training.json").read_text())
     for stage, names in (
