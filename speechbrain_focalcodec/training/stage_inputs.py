@@ -140,8 +140,8 @@ def stage_checkpoint(
     stage : str
         The stage expected.
     teacher_sha256 : str, optional
-        Digest of this run's teacher; an output folder recorded with another
-        teacher is refused.
+        Digest of this run's teacher; a stage recorded with another teacher
+        (in its output folder's ``stage.json``) is refused.
 
     Returns
     -------
@@ -150,6 +150,12 @@ def stage_checkpoint(
     path = Path(str(source))
     if not path.exists():
         raise StageInputError(f"The {stage} stage's output {source} does not exist")
+    theirs = teacher_of(path)
+    if teacher_sha256 and theirs and theirs != teacher_sha256:
+        raise StageInputError(
+            f"{source} was trained with another full-context teacher (weights "
+            f"{theirs[:12]}..., this run: {teacher_sha256[:12]}...)"
+        )
     if (path / METAFNAME).is_file():
         ckpt_dir = path.parent
         for checkpoint in Checkpointer(ckpt_dir).list_checkpoints():
@@ -164,12 +170,6 @@ def stage_checkpoint(
     record = read_stage_record(path)
     if record["stage"] != stage:
         raise StageInputError(f"{source} holds the {record['stage']} stage, not the {stage} stage")
-    theirs = record.get("teacher_sha256")
-    if teacher_sha256 and theirs and theirs != teacher_sha256:
-        raise StageInputError(
-            f"{source} was trained with another full-context teacher (weights "
-            f"{theirs[:12]}..., this run: {teacher_sha256[:12]}...)"
-        )
     save_folder = path / record["save_folder"]
     checkpoint = Checkpointer(save_folder).find_checkpoint(min_key=record["best_key"])
     if checkpoint is None:

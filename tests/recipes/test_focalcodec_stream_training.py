@@ -211,6 +211,9 @@ def test_missing_or_mismatched_stage_inputs_stop_with_one_line(stages, audio_fol
     (copy / "stage.json").write_text(json.dumps(record))
     with pytest.raises(StageInputError, match="another full-context teacher"):
         load_stage_modules(copy, "posemb", {}, teacher_sha256="1" * 64)
+    ckpt = next((copy / "save").glob("CKPT+*"))  # also when given one of its checkpoints
+    with pytest.raises(StageInputError, match="another full-context teacher"):
+        load_stage_modules(ckpt, "posemb", {}, teacher_sha256="1" * 64)
     # A checkpoint folder given by path works as the output folder does.
     checkpoint = stage_checkpoint(stages["posemb"], "posemb")
     assert stage_checkpoint(checkpoint.path, "posemb").path == checkpoint.path
