@@ -14,8 +14,8 @@ The full-context WavLM-6 (``hparams.encoder``, frozen) is the teacher:
   convolutions give up to one frame more than the teacher's: the student's
   outputs are cut to the teacher's frames, as in the paper's recipe.
 
-Every MSE counts the valid frames of each utterance only (SpeechBrain's
-``mse_loss`` with relative lengths). Training inputs can be augmented
+Every MSE counts the valid frames of each utterance only
+(``feature_loss``: ``losses.masked_mse_loss``). Training inputs can be augmented
 (``augment: True``: ``hparams.augmentation``, e.g. SpeechBrain's DropFreq +
 DropChunk), teacher and student seeing the same augmented audio. The
 learning rate is annealed with NewBob on the validation loss.
