@@ -39,6 +39,7 @@ from speechbrain_focalcodec.lobes.streaming import (
     WavLMStream,
     split_state,
 )
+from speechbrain_focalcodec.ops.weight_cache import WeightStore, kept_weights
 
 __all__ = ["DecoderStep", "EncoderStep", "StreamDecoder", "StreamEncoder"]
 
@@ -232,6 +233,10 @@ class _StreamBase:
         self.batch_size = batch_size
         self._unit = unit
         self.state = step.initial_state(batch_size)
+        # Derived copies of the weights (backend layouts) for the few-frame products of
+        # a chunk, kept while the stream lives; ``reset()`` drops them (call it after
+        # editing the codec's weights in place through ``.data``).
+        self.weights = WeightStore()
         # Which slots start a stream with the next chunk, kept on the host so
         # that a step never reads the device's counters: one value for all
         # slots, or one per slot.
@@ -246,11 +251,11 @@ class _StreamBase:
         ---------
         slots : int, sequence of int, sequence of bool or torch.Tensor, optional
             Slot indices, or a ``[batch_size]`` bool mask of the slots to
-            restart; None restarts them all.
+            restart; None restarts them all and drops the kept derived weights.
         """
         if slots is None:
-            self.state = self.step.initial_state(self.batch_size, self.state[0].device)
-            self._fresh = True
+            self._restart()
+            self.weights.clear()
             return
         indices = self._indices(slots)
         if not indices:
@@ -262,6 +267,10 @@ class _StreamBase:
         self._fresh = True if all(fresh) else fresh
         rows = torch.tensor(indices, device=self.state[0].device)
         self.state = [tensor.index_fill(0, rows, 0) for tensor in self.state]
+
+    def _restart(self) -> None:
+        self.state = self.step.initial_state(self.batch_size, self.state[0].device)
+        self._fresh = True
 
     def _indices(self, slots: Slots) -> List[int]:
         """Slot indices from an index, indices or a bool mask; clear errors otherwise."""
@@ -314,7 +323,7 @@ class _StreamBase:
         state = self.step.initial_state(self.batch_size, device)
         x = self._silence(device)
         mixed = torch.arange(self.batch_size, device=device) % 2 == 0
-        with torch.no_grad():
+        with torch.no_grad(), kept_weights(self.weights):
             for index in range(max(1, chunks)):
                 fresh = (True, False, mixed)[min(index, 2)]
                 _, state = self.step(x, state, fresh)
@@ -342,11 +351,11 @@ class _StreamBase:
         fresh = self._fresh
         if not isinstance(fresh, bool):
             fresh = torch.tensor(fresh, device=device)
-        with torch.no_grad():
+        with torch.no_grad(), kept_weights(self.weights):
             y, self.state = self.step(x.to(device), self.state, fresh)
         self._fresh = False
         if final:
-            self.reset()
+            self._restart()  # the kept weights stay for the next streams
         return y
 
     def _silence(self, device: torch.device) -> Tensor:

@@ -34,6 +34,7 @@ RECIPE_YAMLS = sorted(
     for pattern in (
         "recipes/*/*/focalcodec/hparams/*.yaml",
         "recipes/LibriTTS/focalcodec/hparams/*.yaml",
+        "recipes/LibriTTS/focalcodec-stream/hparams/*.yaml",
     )
     for path in ROOT.glob(pattern)
 )
@@ -51,6 +52,18 @@ def read_rows():
 
 
 ROWS = read_rows()
+ROW_BY_ID = {recipe_id: row for recipe_id, _, row in ROWS}
+
+
+def row_dependencies(row: dict) -> dict:
+    """Earlier stages a row takes from other rows: option name -> recipe id."""
+    flags = shlex.split(row["test_debug_flags"])
+    options = dict(flag[2:].split("=", 1) for flag in flags if "=" in flag)
+    return {
+        name: value[len("tests/tmp/") :]
+        for name, value in options.items()
+        if name.endswith("_folder") and value.startswith("tests/tmp/") and "_row_" in value
+    }
 
 
 def test_the_runner_can_read_the_folder():
@@ -63,7 +76,7 @@ def test_the_runner_can_read_the_folder():
 
 def test_every_recipe_yaml_has_one_row():
     covered = [row["Hparam_file"].strip() for _, _, row in ROWS]
-    assert len(RECIPE_YAMLS) == 12
+    assert len(RECIPE_YAMLS) == 26
     assert sorted(covered) == RECIPE_YAMLS
 
 
@@ -82,6 +95,12 @@ def test_row(recipe_id, dataset, row):
         assert (ROOT / options["codec_source"] / "config.json").is_file()
     if not options["data_folder"].startswith("tests/tmp/"):
         assert (ROOT / options["data_folder"]).is_dir()
+    # An earlier stage's folder is the output of an earlier row (the runner runs the
+    # rows in order, each into tests/tmp/<recipe id>) that trains that stage.
+    for name, earlier in row_dependencies(row).items():
+        assert earlier in ROW_BY_ID and earlier < recipe_id, (name, earlier)
+        trained = Path(ROW_BY_ID[earlier]["Hparam_file"]).stem.removeprefix("tiny_")
+        assert trained.split("_")[0] == name[: -len("_folder")], (name, trained)
     checks = row["test_debug_checks"].strip()
     assert checks.startswith("file_exists=[") and checks.endswith("]")
     for command in filter(None, row.get("test_download", "").split(";")):
@@ -98,6 +117,35 @@ def runner_command(recipe_id: str, row: dict, output_folder: Path) -> str:
     )
 
 
+@pytest.fixture(scope="module")
+def runner_outputs(tmp_path_factory):
+    """Output folders of the rows run so far in this module (the runner's tests/tmp)."""
+    return tmp_path_factory.mktemp("runner"), {}
+
+
+def _run_like_the_runner(recipe_id: str, runner_outputs) -> Path:
+    """Runs a row as the runner does, after the rows it takes stages from."""
+    root, done = runner_outputs
+    if recipe_id in done:
+        return done[recipe_id]
+    row = ROW_BY_ID[recipe_id]
+    for earlier in row_dependencies(row).values():
+        _run_like_the_runner(earlier, runner_outputs)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    for command in filter(None, row.get("test_download", "").split(";")):
+        code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); {command.strip()}"
+        subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    output = root / recipe_id
+    command = runner_command(recipe_id, row, output).replace(" python ", f" {sys.executable} ", 1)
+    command = command.replace("=tests/tmp/", f"={root}/")
+    result = subprocess.run(
+        command, shell=True, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    done[recipe_id] = output
+    return output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "recipe_id, dataset, row",
@@ -105,17 +153,8 @@ def runner_command(recipe_id: str, row: dict, output_folder: Path) -> str:
     + [r for r in ROWS if r[2]["Task"] == "ASR"],
     ids=lambda value: value if isinstance(value, str) and "_row_" in value else "",
 )
-def test_row_runs_like_the_runner(recipe_id, dataset, row, tmp_path, monkeypatch):
+def test_row_runs_like_the_runner(recipe_id, dataset, row, runner_outputs, monkeypatch):
     monkeypatch.chdir(ROOT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    for command in filter(None, row.get("test_download", "").split(";")):
-        code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); {command.strip()}"
-        subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
-    output = tmp_path / recipe_id
-    command = runner_command(recipe_id, row, output).replace(" python ", f" {sys.executable} ", 1)
-    result = subprocess.run(
-        command, shell=True, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    output = _run_like_the_runner(recipe_id, runner_outputs)
     files = row["test_debug_checks"].strip()[len("file_exists=[") : -1].split(",")
     assert all((output / name.strip()).exists() for name in files), sorted(os.listdir(output))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from speechbrain_focalcodec.lobes.vocos import ISTFT
+from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, use_fast_kernels
 from tests.conftest import random_codec
 from tests.test_golden import ATOL, assert_close
 from tests.test_streaming import _one_thread  # noqa: F401  (streaming-sized chunks)
@@ -176,3 +177,26 @@ def test_chunk_size_counts_samples(codec):
     assert transformer.chunk_frames * codec.encoder.downsample_factor == codec.chunk_size
     assert decompressor.chunk_frames == decompressor.refiner.chunk_frames == 4
     assert not any(hasattr(m, "chunk_size") for m in (transformer, decompressor))
+
+
+def test_streams_keep_derived_weights_until_reset(speech):
+    """A stream keeps its weights' backend layouts across chunks (the few-frame
+    products of a chunk would otherwise re-derive them every time), flushing keeps
+    them for the next streams, and ``reset()`` drops them: an in-place ``.data``
+    edit of the codec is then seen."""
+    codec = random_codec("causal", seed=6)
+    chunk = codec.chunk_size
+    sig = speech[0][None, : 3 * chunk]
+    enc = codec.stream_encoder(1)
+    with use_fast_kernels(True):
+        first = torch.cat([enc(c) for c in sig.split(chunk, dim=1)], dim=1)
+        kept = len(enc.weights)
+        assert kept > 0 or not ONEDNN_LINEAR  # no oneDNN: nothing to keep
+        enc.flush(sig[:, :100])
+        assert len(enc.weights) >= kept  # a short tail may add layouts
+        weight = next(p for p in codec.compressor.parameters() if p.ndim == 2)
+        weight.data.mul_(-1.0)
+        enc.reset()
+        assert len(enc.weights) == 0
+        edited = torch.cat([enc(c) for c in sig.split(chunk, dim=1)], dim=1)
+    assert torch.equal(edited, codec.sig_to_toks(sig)) and not torch.equal(edited, first)

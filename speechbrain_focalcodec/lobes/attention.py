@@ -585,7 +585,12 @@ class TransformerEncoder(nn.Module):
             With ``caches``: the caches for the frames that follow, else empty.
         """
         time = x.shape[1]
-        h, contexts = self.positional_embedding.step(x, contexts, fresh)
+        if caches is None and contexts is None:
+            # Offline: through ``forward`` (the same step), so that forward hooks
+            # on the embedding (e.g. distillation targets) see the call.
+            h, contexts = self.positional_embedding(x), []
+        else:
+            h, contexts = self.positional_embedding.step(x, contexts, fresh)
         x = self.dropout(x + h)
         cache_size = 0 if caches is None else self.cache_size
         position_bias = self.relative_embedding(time, cache_size + time, cache_size)

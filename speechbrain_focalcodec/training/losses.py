@@ -1,4 +1,4 @@
-"""Log-mel L1 loss that ignores the padding of a batch.
+"""Losses that ignore the padding of a batch: log-mel L1 and feature MSE.
 
 SpeechBrain's ``L1SpecLoss`` (HiFi-GAN's 80-bin log-mel L1) compares whole
 tensors. Stage 2 trains on full-length random segments, where that is exact;
@@ -15,9 +15,9 @@ from typing import Optional
 from speechbrain.lobes.models.HifiGAN import L1SpecLoss
 from torch import Tensor
 
-from speechbrain_focalcodec.ops.padding import lens_to_counts
+from speechbrain_focalcodec.ops.padding import lens_to_counts, padding_mask
 
-__all__ = ["MelL1Loss"]
+__all__ = ["MelL1Loss", "masked_mse_loss"]
 
 
 class MelL1Loss(L1SpecLoss):
@@ -65,3 +65,44 @@ class MelL1Loss(L1SpecLoss):
             total = total + frames * super().forward(hyp[..., :count], ref[..., :count])
             weight += frames
         return total / weight
+
+
+def masked_mse_loss(
+    predictions: Tensor, targets: Tensor, length: Optional[Tensor] = None
+) -> Tensor:
+    """Mean squared error over the valid frames of a padded batch.
+
+    SpeechBrain's ``mse_loss`` counts the frames below ``length * frames``
+    without rounding, so a relative length a hair above an integer count
+    (``41.000004`` for 41 frames) lets one padded frame into the loss. Here
+    the counts are rounded, as everywhere in this package.
+
+    Arguments
+    ---------
+    predictions : torch.Tensor
+        ``[batch, frames, ...]``.
+    targets : torch.Tensor
+        Same shape.
+    length : torch.Tensor, optional
+        Relative lengths; None means no padding.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        Scalar: the mean over every value of every valid frame.
+
+    Example
+    -------
+    >>> targets = torch.zeros(2, 41, 3)
+    >>> predictions = targets.clone()
+    >>> predictions[1, 20:] = 5.0  # padding of the second item (20 frames)
+    >>> masked_mse_loss(predictions, targets, torch.tensor([1.0, 20 / 41 + 1e-7])).item()
+    0.0
+    """
+    error = (predictions - targets).square()
+    num_frames = lens_to_counts(length, targets.shape[1])
+    if num_frames is None:
+        return error.mean()
+    valid = ~padding_mask(num_frames, targets.shape[1])
+    valid = valid.reshape(*valid.shape, *([1] * (error.dim() - 2))).expand_as(error)
+    return error[valid].mean()

@@ -36,6 +36,7 @@ from speechbrain_focalcodec.training.export import ExportError
 from speechbrain_focalcodec.training.folder_prepare import prepare_folder
 from speechbrain_focalcodec.training.libritts_prepare import prepare_libritts
 from speechbrain_focalcodec.training.manifests import DataPreparationError
+from speechbrain_focalcodec.training.stage_inputs import StageInputError
 
 __all__ = [
     "USER_ERRORS",
@@ -64,6 +65,7 @@ USER_ERRORS: Tuple[type, ...] = (
     CheckpointError,
     OutputError,
     MainProcessFailed,
+    StageInputError,
 )
 
 
