@@ -6,6 +6,7 @@ the runner's command line for a row works (slow tests)."""
 import ast
 import csv
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -137,11 +138,12 @@ def _run_like_the_runner(recipe_id: str, runner_outputs) -> Path:
         subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
     output = root / recipe_id
     command = runner_command(recipe_id, row, output).replace(" python ", f" {sys.executable} ", 1)
-    command = command.replace("=tests/tmp/", f"={root}/")
+    # Earlier rows' outputs (tests/tmp/<recipe id>) are in this module's folder.
+    command = re.sub(r"=tests/tmp/(\w+_row_\d+)", lambda m: f"={root / m.group(1)}", command)
     result = subprocess.run(
         command, shell=True, env=env, capture_output=True, text=True, timeout=600
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     done[recipe_id] = output
     return output
 
