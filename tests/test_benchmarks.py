@@ -59,6 +59,21 @@ def test_streaming(capsys):
     assert all(row[-1].endswith("%") for row in fast)
 
 
+def test_streaming_max_streams(capsys):
+    assert streaming.main(TINY + ["--max-streams", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "family" in out and "Measured peak: float32, oneDNN" in out and "bfloat16" in out
+    rows = table_rows(out)
+    assert [row[0] for row in rows] == ["1", "2"]  # the tiny model is real time at 2 streams
+    assert all(float(row[1]) > 0 and float(row[2]) >= float(row[1]) for row in rows)
+    assert "Maximum concurrent real-time streams (p95 < 80 ms): float32 2 (stopped at" in out
+
+
+def test_streaming_max_streams_bad_limit():
+    with pytest.raises(SystemExit, match="--limit"):
+        streaming.main(TINY + ["--max-streams", "--limit", "0"])
+
+
 def test_peers(capsys):
     assert peers.main(TINY + ["--peers", "encodec"]) == 0
     rows = table_rows(capsys.readouterr().out)
