@@ -4,10 +4,7 @@ Encoding speed on 10 s of speech (same run, interleaved) and token agreement
 with the float32 tokens (the official implementation's with ``--reference``,
 else this package's) over every bundled LibriSpeech utterance, each encoded
 alone. Two settings: bfloat16 linear layers in the encoder (default of
-``fast_codec``), and also in the feature extractor's convolutions; on CPUs
-where PyTorch has the dynamic int8 linear operator, two more: int8 linear
-layers (``fast_codec(..., int8_linear=True)``) in the encoder, and in the
-encoder and the compressor (every linear layer before the tokens).
+``fast_codec``), and also in the feature extractor's convolutions.
 
     python -m benchmarks.fast_mode --reference /path/to/focalcodec
 
@@ -32,7 +29,7 @@ from benchmarks.common import (
     speech,
     utterance_agreement,
 )
-from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec, int8_supported
+from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -50,11 +47,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "fast: bf16 encoder linear layers": fast_codec(codec),
         "fast: + bf16 feature extractor": fast_codec(codec, feature_extractor=True),
     }
-    if int8_supported():
-        models["int8: encoder linear layers"] = fast_codec(codec, int8_linear=True)
-        models["int8: encoder and compressor linear layers"] = fast_codec(
-            codec, ("encoder", "compressor"), int8_linear=True
-        )
     reference = load_reference(args.reference)
     baseline = "this package, float32"
     if reference is not None:

@@ -46,12 +46,7 @@ from benchmarks.common import (
     speech,
 )
 from benchmarks.flops import count_flops
-from speechbrain_focalcodec.fast_mode import (
-    bf16_supported,
-    fast_codec,
-    int8_supported,
-    token_agreement,
-)
+from speechbrain_focalcodec.fast_mode import bf16_supported, fast_codec, token_agreement
 
 FAST_MODULES = ("encoder", "compressor", "decompressor", "decoder")
 
@@ -207,21 +202,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     warmup = 3 if args.tiny else 10
     audio = speech((count + warmup) * codec.chunk_size / codec.sample_rate_input)
     chunks = list(audio.to(device).split(codec.chunk_size, dim=1))
-    toks: Dict[str, List[torch.Tensor]] = {"this package, float32": []}
-    variants = {}
+    toks: Dict[str, List[torch.Tensor]] = {"float32": [], "fast": []}
+    runs = {"this package, float32": partial(ours_stream, codec, toks=toks["float32"])}
     if bf16_supported(device):
         fast = fast_codec(codec, FAST_MODULES, convolutions=True)
-        variants["this package, fast mode (bf16 linear layers and convolutions)"] = fast
-    if int8_supported() and device.type == "cpu":
-        int8 = fast_codec(codec, FAST_MODULES, int8_linear=True)
-        variants["this package, int8 linear layers"] = int8
-        if bf16_supported(device):
-            int8 = fast_codec(codec, FAST_MODULES, convolutions=True, int8_linear=True)
-            variants["this package, int8 linear layers, bf16 convolutions"] = int8
-    runs = {
-        name: partial(ours_stream, model, toks=toks.setdefault(name, []))
-        for name, model in {"this package, float32": codec, **variants}.items()
-    }
+        fast_name = "this package, fast mode (bf16 linear layers and convolutions)"
+        runs[fast_name] = partial(ours_stream, fast, toks=toks["fast"])
     reference = load_reference(args.reference)
     if reference is not None:
         official = reference_twin(reference, codec).to(device)
@@ -230,11 +216,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for _ in range(max(1, args.repeats // 2)):  # alternate whole streams
         for name, run in runs.items():
             per_chunk[name] += run(chunks)[warmup:]
-    float_toks = torch.cat(toks["this package, float32"], dim=1)
-    agreement = {
-        name: f"{100.0 * token_agreement(torch.cat(toks[name], dim=1), float_toks):.2f}%"
-        for name in variants
-    }
+    agreement = {}
+    if toks["fast"]:
+        fast_toks, float_toks = torch.cat(toks["fast"], dim=1), torch.cat(toks["float32"], dim=1)
+        agreement = {fast_name: f"{100.0 * token_agreement(fast_toks, float_toks):.2f}%"}
     rows = []
     for name, times in per_chunk.items():
         encode = 1000.0 * statistics.median(t[0] for t in times)

@@ -11,12 +11,6 @@ tensor cores. Tokens differ from the float32 ones where a latent lies close
 to zero: ``token_agreement`` measures it (``benchmarks/fast_mode.py`` reports
 it).
 
-With ``int8_linear=True`` the linear layers of ``modules`` become
-``ops/int8_linear.Int8Linear`` instead (CPU only): int8 weights with
-dynamically quantized int8 inputs, a quarter of the float32 weight bytes for
-the weight-read-bound streaming chunks; the convolutions, when converted,
-take ``dtype``.
-
 Authors
  * speechbrain-focalcodec developers 2026
 """
@@ -29,10 +23,9 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.lobes.wavlm import ConvBlock
-from speechbrain_focalcodec.ops.int8_linear import Int8Linear, int8_supported
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 
-__all__ = ["bf16_supported", "fast_codec", "int8_supported", "token_agreement"]
+__all__ = ["bf16_supported", "fast_codec", "token_agreement"]
 
 
 def bf16_supported(device: Union[str, torch.device] = "cpu") -> bool:
@@ -69,7 +62,6 @@ def fast_codec(
     feature_extractor: bool = False,
     dtype: torch.dtype = torch.bfloat16,
     convolutions: bool = False,
-    int8_linear: bool = False,
 ) -> FocalCodec:
     """A copy of ``codec`` whose linear layers in ``modules`` compute in ``dtype``.
 
@@ -92,10 +84,6 @@ def fast_codec(
         convolution, down- and up-scaling, decoder input convolution); they
         weigh most when streaming, whose chunks read every weight for a few
         frames.
-    int8_linear : bool
-        Linear layers in ``modules`` compute with int8 weights and
-        dynamically quantized int8 inputs (``Int8Linear``; CPU only, frozen:
-        for inference) instead of ``dtype``.
 
     Returns
     -------
@@ -113,16 +101,7 @@ def fast_codec(
     >>> toks = fast.sig_to_toks(sig)
     >>> toks.shape == codec.sig_to_toks(sig).shape, toks.dtype
     (True, torch.int64)
-    >>> int8 = fast_codec(codec, ("encoder", "decoder"), int8_linear=True)
-    >>> type(int8.encoder.encoder.layers[0].feed_forward.in_proj).__name__
-    'Int8Linear'
-    >>> int8.sig_to_toks(sig).shape == toks.shape
-    True
     """
-    if int8_linear and not int8_supported():
-        raise ValueError("This build of PyTorch has no int8 linear operator on CPU")
-    if int8_linear and any(p.device.type != "cpu" for p in codec.parameters()):
-        raise ValueError("int8 linear layers run on CPU only: move the codec to the CPU first")
     fast = copy.deepcopy(codec).eval()
     names = dict(fast.named_modules())
     # The feature extractor has its own switch.
@@ -132,23 +111,13 @@ def fast_codec(
             raise ValueError(f"No module {name!r} in the codec")
         for module in names[name].modules():
             dense = convolutions and _dense_conv(module) and id(module) not in extractor
-            if (isinstance(module, nn.Linear) and not int8_linear) or dense:
+            if isinstance(module, nn.Linear) or dense:
                 module.to(dtype)
-        if int8_linear:
-            _int8_linears(names[name])
     if feature_extractor:
         for module in fast.encoder.feature_extractor.modules():
             if isinstance(module, ConvBlock):
                 module.conv.to(dtype)
     return fast
-
-
-def _int8_linears(root: nn.Module) -> None:
-    """Replaces every linear layer under ``root`` (included) by its ``Int8Linear``."""
-    for parent in list(root.modules()):
-        for child_name, child in list(parent.named_children()):
-            if isinstance(child, nn.Linear):
-                setattr(parent, child_name, Int8Linear(child))
 
 
 def _dense_conv(module: nn.Module) -> bool:

@@ -4,7 +4,6 @@ They check that each script runs end to end and prints its table; they never
 look at the timings.
 """
 
-import re
 import subprocess
 import sys
 
@@ -58,8 +57,6 @@ def test_streaming(capsys):
     assert float(rows[0][3]) > 0.0 and rows[0][-2] in ("yes", "no") and rows[0][-1] == "-"
     fast = [row for row in rows if row[0].startswith("this package, fast mode")]
     assert all(row[-1].endswith("%") for row in fast)
-    int8 = [row for row in rows if row[0].startswith("this package, int8")]
-    assert int8 and all(float(row[-1].rstrip("%")) > 50 for row in int8)
 
 
 def test_streaming_max_streams(capsys):
@@ -67,9 +64,9 @@ def test_streaming_max_streams(capsys):
     out = capsys.readouterr().out
     assert "family" in out and "Measured peak: float32, oneDNN" in out and "bfloat16" in out
     rows = table_rows(out)
-    assert [row[0] for row in rows] == ["1", "2"][: len(rows)] and rows
+    assert [row[0] for row in rows] == ["1", "2"]  # the tiny model is real time at 2 streams
     assert all(float(row[1]) > 0 and float(row[2]) >= float(row[1]) for row in rows)
-    assert re.search(r"Maximum concurrent real-time streams \(p95 < 80 ms\): float32 [0-2]", out)
+    assert "Maximum concurrent real-time streams (p95 < 80 ms): float32 2 (stopped at" in out
 
 
 def test_streaming_max_streams_bad_limit():
@@ -98,8 +95,7 @@ def test_fast_mode(capsys):
     rows = table_rows(capsys.readouterr().out)
     agreement = {row[0]: row[-1] for row in rows}
     assert agreement["this package, float32"] == "100.00%"
-    assert len(agreement) == 5
-    assert all(float(value.rstrip("%")) > 50 for value in agreement.values())
+    assert len(agreement) == 3
 
 
 def test_throughput_on_cpu(capsys):

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
-from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.linear import Linear, linear
 from speechbrain_focalcodec.ops.padding import zero_padding
 
 __all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
@@ -118,7 +118,7 @@ class ConvNeXtBlock(nn.Module):
         h, contexts = _pad(self, x, contexts, fresh, num_frames)
         conv = self.dwconv
         h = self.norm(conv_frames(h, conv.weight, conv.bias, conv.padding, conv.groups))
-        h = self.pwconv2(self.pwconv1(h, "gelu"))
+        h = self.pwconv2(linear(h, self.pwconv1.weight, self.pwconv1.bias, "gelu"))
         return x + self.gamma * h, contexts
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.linear import Linear, linear
 from speechbrain_focalcodec.ops.padding import zero_padding
 
 __all__ = ["ChunkFeedForward", "FeedForward"]
@@ -53,7 +53,7 @@ class FeedForward(nn.Module):
         y : torch.Tensor
             Same shape as ``x``.
         """
-        x = self.dropout(self.in_proj(x, "gelu"))
+        x = self.dropout(linear(x, self.in_proj.weight, self.in_proj.bias, "gelu"))
         return self.dropout(self.out_proj(x))
 
 
@@ -111,7 +111,7 @@ class ChunkFeedForward(nn.Module):
         pad = num_chunks * self.chunk_frames - time
         chunks = nn.functional.pad(zero_padding(x, num_frames), [0, 0, 0, pad])
         chunks = chunks.reshape(batch, num_chunks, self.chunk_frames * dim)
-        chunks = self.in_proj(chunks, "gelu")
+        chunks = linear(chunks, self.in_proj.weight, self.in_proj.bias, "gelu")
         chunks = self.dropout(chunks)
         chunks = self.dropout(self.out_proj(chunks))
         return x + chunks.reshape(batch, -1, dim)[:, :time]

@@ -140,19 +140,17 @@ class Linear(nn.Linear):
     torch.Size([3, 4])
     """
 
-    def forward(self, x: Tensor, activation: Optional[str] = None) -> Tensor:
-        """Applies the layer (and the exact GELU with ``activation="gelu"``).
+    def forward(self, x: Tensor) -> Tensor:
+        """Applies the layer.
 
         Arguments
         ---------
         x : torch.Tensor
             Input, shape ``[..., in_features]``.
-        activation : str, optional
-            None or ``"gelu"`` (fused where the backend allows).
 
         Returns
         -------
         y : torch.Tensor
             Shape ``[..., out_features]``.
         """
-        return linear(x, self.weight, self.bias, activation)
+        return linear(x, self.weight, self.bias)
