@@ -4,6 +4,7 @@ They check that each script runs end to end and prints its table; they never
 look at the timings.
 """
 
+import re
 import subprocess
 import sys
 
@@ -64,9 +65,10 @@ def test_streaming_max_streams(capsys):
     out = capsys.readouterr().out
     assert "family" in out and "Measured peak: float32, oneDNN" in out and "bfloat16" in out
     rows = table_rows(out)
-    assert [row[0] for row in rows] == ["1", "2"]  # the tiny model is real time at 2 streams
+    # Timings decide where the search stops (a busy machine may stop it at 1).
+    assert rows and [row[0] for row in rows] == ["1", "2"][: len(rows)]
     assert all(float(row[1]) > 0 and float(row[2]) >= float(row[1]) for row in rows)
-    assert "Maximum concurrent real-time streams (p95 < 80 ms): float32 2 (stopped at" in out
+    assert re.search(r"Maximum concurrent real-time streams \(p95 < 80 ms\): float32 [0-2]", out)
 
 
 def test_streaming_max_streams_bad_limit():
