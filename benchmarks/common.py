@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +22,7 @@ import torch
 
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.codec import FocalCodec
+from speechbrain_focalcodec.ops.linear import linear
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "tests" / "golden" / "manifests"
@@ -136,18 +138,27 @@ def reference_twin(reference: Any, codec: FocalCodec) -> torch.nn.Module:
 
 
 def machine() -> Dict[str, Any]:
-    """CPU model, relevant instruction sets, threads, load and versions."""
+    """CPU model, family / model numbers, relevant instruction sets, threads,
+    load and versions."""
     info: Dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         lscpu = ""
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    info["cpu"] = fields.get("Model name", platform.processor() or "unknown").strip()
+    fields = {
+        k.strip(): v.strip()
+        for k, v in (line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    }
+    info["cpu"] = fields.get("Model name", platform.processor() or "unknown")
+    info["family_model"] = (
+        f"family {fields.get('CPU family', '?')} model {fields.get('Model', '?')}"
+    )
     info["cpus"] = os.cpu_count()
     flags = fields.get("Flags", "").split()
     info["isa"] = [
-        f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags
+        flag
+        for flag in flags
+        if flag == "avx2" or flag.startswith(("avx512", "amx")) or "vnni" in flag
     ]
     info["threads"] = torch.get_num_threads()
     info["load_average"] = [round(x, 2) for x in os.getloadavg()]
@@ -160,10 +171,32 @@ def describe_machine() -> str:
     info = machine()
     gpu = info["cuda"] or "none (GPU throughput not measured)"
     return (
-        f"CPU: {info['cpu']} ({info['cpus']} cores; {' '.join(info['isa'])}), "
-        f"torch {info['torch']} with {info['threads']} threads, GPU: {gpu}, "
-        f"load average {info['load_average']}"
+        f"CPU: {info['cpu']}, {info['family_model']} ({info['cpus']} cores; "
+        f"{' '.join(info['isa'])}), torch {info['torch']} with {info['threads']} threads, "
+        f"GPU: {gpu}, load average {info['load_average']}"
     )
+
+
+def matmul_peaks(size: int, repeats: int) -> Dict[str, float]:
+    """Best GFLOP/s of ``size``-cubed matrix products on this machine, per path:
+    float32 through oneDNN (what the lobes use) and ``torch.mm`` (MKL), bfloat16
+    through oneDNN."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a16, b16 = a.bfloat16(), b.bfloat16()
+    times = measure(
+        {
+            "float32, oneDNN": partial(linear, a, b),
+            "float32, torch.mm (MKL)": partial(torch.mm, a, b),
+            "bfloat16, oneDNN": partial(linear, a16, b16),
+        },
+        repeats,
+    )
+    return {name: 2 * size**3 / seconds / 1e9 for name, seconds in times.items()}
+
+
+def describe_peaks(peaks: Dict[str, float]) -> str:
+    """One line with the measured matrix-product peaks (for the benchmark outputs)."""
+    return "Measured peak: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items())
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -184,9 +217,13 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def setup(args: argparse.Namespace) -> None:
-    """Applies the shared options and prints the machine."""
+def setup(args: argparse.Namespace) -> Dict[str, float]:
+    """Applies the shared options, prints the machine and its measured
+    matrix-product peaks (``matmul_peaks``), and returns the peaks."""
     if args.threads < 1 or args.repeats < 1:
         raise SystemExit("error: --threads and --repeats must be at least 1")
     torch.set_num_threads(args.threads)
     print(describe_machine())
+    peaks = matmul_peaks(256 if args.tiny else 2048, args.repeats)
+    print(describe_peaks(peaks), flush=True)
+    return peaks

@@ -31,22 +31,6 @@ from benchmarks.common import (
     setup,
     speech,
 )
-from speechbrain_focalcodec.ops.linear import linear
-
-
-def matmul_peaks(size: int, repeats: int) -> Dict[str, float]:
-    """Best GFLOP/s of ``size``-cubed matrix products, per path."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a16, b16 = a.bfloat16(), b.bfloat16()
-    times = measure(
-        {
-            "float32, oneDNN": partial(linear, a, b),
-            "float32, torch.mm (MKL)": partial(torch.mm, a, b),
-            "bfloat16, oneDNN": partial(linear, a16, b16),
-        },
-        repeats,
-    )
-    return {name: 2 * size**3 / seconds / 1e9 for name, seconds in times.items()}
 
 
 def count_flops(function: Callable[[], object]) -> float:
@@ -63,9 +47,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--reference", help="checkout of the official implementation")
     args = parser.parse_args(argv)
-    setup(args)
+    peaks = setup(args)
     seconds = 1.0 if args.tiny else args.seconds
-    peaks = matmul_peaks(256 if args.tiny else 2048, args.repeats)
     peak = peaks["float32, oneDNN"]
     print()
     print(markdown(["matrix product", "GFLOP/s"], [[k, f"{v:.0f}"] for k, v in peaks.items()]))

@@ -4,6 +4,7 @@ They check that each script runs end to end and prints its table; they never
 look at the timings.
 """
 
+import re
 import subprocess
 import sys
 
@@ -57,6 +58,22 @@ def test_streaming(capsys):
     assert float(rows[0][3]) > 0.0 and rows[0][-2] in ("yes", "no") and rows[0][-1] == "-"
     fast = [row for row in rows if row[0].startswith("this package, fast mode")]
     assert all(row[-1].endswith("%") for row in fast)
+
+
+def test_streaming_max_streams(capsys):
+    assert streaming.main(TINY + ["--max-streams", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "family" in out and "Measured peak: float32, oneDNN" in out and "bfloat16" in out
+    rows = table_rows(out)
+    # Timings decide where the search stops (a busy machine may stop it at 1).
+    assert rows and [row[0] for row in rows] == ["1", "2"][: len(rows)]
+    assert all(float(row[1]) > 0 and float(row[2]) >= float(row[1]) for row in rows)
+    assert re.search(r"Maximum concurrent real-time streams \(p95 < 80 ms\): float32 [0-2]", out)
+
+
+def test_streaming_max_streams_bad_limit():
+    with pytest.raises(SystemExit, match="--limit"):
+        streaming.main(TINY + ["--max-streams", "--limit", "0"])
 
 
 def test_peers(capsys):
