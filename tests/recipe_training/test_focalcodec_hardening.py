@@ -422,3 +422,39 @@ def test_every_recipe_recovers_weights_only():
         if cls.strip() != "speechbrain_focalcodec.training.checkpointing.AtomicCheckpointer"
     }
     assert not unsafe
+
+
+STREAM_RECIPE = RECIPE.parent / "focalcodec-stream"
+
+
+@pytest.mark.parametrize(
+    "train, args, expected",
+    [
+        (RECIPE, ["hparams/missing.yaml"], "error: Cannot read hparams/missing.yaml: "),
+        (
+            STREAM_RECIPE,
+            ["hparams/tiny_bsq.yaml", "--encoder_folder=x"],  # stage bsq has no teacher
+            "error: --encoder_folder: no such key in hparams/tiny_bsq.yaml",
+        ),
+        (
+            RECIPE,
+            ["hparams/tiny_stage1.yaml", "--random_encoder=True", "--random_encoder=False"],
+            'error: Bad options for hparams/tiny_stage1.yaml: found duplicate key "random_encoder"',
+        ),
+    ],
+)
+def test_bad_yaml_or_options_stop_with_one_line(train, args, expected):
+    """A missing yaml, an option the yaml lacks or an option given twice: one line, no
+    traceback (SpeechBrain's KeyError lists every key of the yaml)."""
+    result = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=train,
+        env=recipe_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(expected), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
