@@ -29,6 +29,10 @@ class OutputError(OSError):
 def _describe(error: OSError, path: Path) -> str:
     if error.errno == errno.ENOSPC:
         return f"No space left on device while writing {path}"
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):  # a parent folder is a file
+        for parent in path.parents:
+            if parent.is_file():
+                return f"cannot write {path}: {parent} is not a folder"
     reason = error.strerror or str(error)
     return f"cannot write {path}: {reason}"
 
