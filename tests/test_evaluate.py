@@ -172,3 +172,14 @@ def test_evaluate_skips_utterances_too_short_to_score(tmp_path, capsys, caplog):
     summary = json.loads((out / "results.json").read_text())["models"][0]
     assert summary["num_utterances"] == 1 and summary["num_skipped"] == 1
     assert "Skipping tiny: 0.000 s, shorter than" in caplog.text
+
+
+def test_evaluate_output_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "evaluation"
+    blocker.write_text("x")
+    status = main(
+        [str(LIBRISPEECH[1].parent), "--model", str(GOLDEN / "tiny_50hz"), "--output"]
+        + [str(blocker), "--metrics", "si_sdr", "--max_utterances", "1", "--quiet"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and err[-1].endswith(f"{blocker} is not a folder")

@@ -52,7 +52,7 @@ from speechbrain_focalcodec.evaluation.manifest import read_utterances
 from speechbrain_focalcodec.evaluation.models import UTMOS, load_metrics
 from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, si_sdr, stoi
 from speechbrain_focalcodec.evaluation.spectrograms import save_spectrogram_comparison
-from speechbrain_focalcodec.files import atomic_open, atomic_write_text
+from speechbrain_focalcodec.files import atomic_open, atomic_write_text, make_folder
 
 __all__ = ["EvaluationError", "evaluate", "main", "markdown_table"]
 
@@ -142,7 +142,7 @@ def evaluate(
         bitrate, token rate, codebook size, counts of evaluated and skipped
         utterances.
     """
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(output_dir)
     for metric in metrics.values():
         metric.clear()
     device = next(codec.parameters()).device
