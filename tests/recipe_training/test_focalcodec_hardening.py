@@ -458,3 +458,25 @@ def test_bad_yaml_or_options_stop_with_one_line(train, args, expected):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(expected), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_debug_run_resumed_after_its_epochs_trains_no_more(monkeypatch):
+    """SpeechBrain stops a debug run at epoch == debug_epochs: resumed after it (the stream
+    demo's --quick run again in its folder), every epoch of the yaml was trained."""
+    from speechbrain.utils.epoch_loop import EpochCounter
+
+    from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
+
+    seen = []
+    monkeypatch.setattr(
+        "speechbrain.Brain.fit", lambda self, counter, *a, **k: seen.append(list(counter))
+    )
+    brain = CodecStageBrain.__new__(CodecStageBrain)
+    brain.debug, brain.debug_epochs = True, 2
+    resumed = EpochCounter(50)
+    resumed.current = 2
+    brain.fit(resumed, None)
+    brain.fit(EpochCounter(50), None)
+    brain.debug = False
+    brain.fit(range(1, 4), None)
+    assert seen == [[], [1, 2], [1, 2, 3]]
