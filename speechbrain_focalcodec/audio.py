@@ -25,6 +25,7 @@ __all__ = [
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
     "AudioError",
+    "check_audio_path",
     "check_sample_rate",
     "load_audio",
     "resample",
@@ -135,6 +136,27 @@ def _resample_blocks(sig: Tensor, orig: int, new: int) -> Tensor:
     return torch.cat(pieces, dim=-1).reshape(sig.shape[:-1] + (total,))
 
 
+def check_audio_path(path: Path) -> None:
+    """Raises an ``AudioError`` unless ``path`` is an existing file.
+
+    Arguments
+    ---------
+    path : pathlib.Path
+        Where an audio file should be.
+
+    Example
+    -------
+    >>> check_audio_path(Path("samples"))
+    Traceback (most recent call last):
+    ...
+    speechbrain_focalcodec.audio.AudioError: samples is a folder, not an audio file
+    """
+    if path.is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file")
+    if not path.is_file():
+        raise AudioError(f"No such audio file: {path}")
+
+
 def load_audio(path: Union[str, Path], sample_rate: int) -> Tensor:
     """Reads an audio file as a mono float waveform at ``sample_rate``.
 
@@ -160,8 +182,7 @@ def load_audio(path: Union[str, Path], sample_rate: int) -> Tensor:
         If the file is missing, unreadable, empty or holds NaN/inf samples.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"No such audio file: {path}")
+    check_audio_path(path)
     try:
         file_rate = soundfile.info(str(path)).samplerate
     except Exception as error:  # libsndfile raises several types

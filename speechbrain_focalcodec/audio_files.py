@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from speechbrain_focalcodec.audio import AudioError, check_sample_rate, resample
+from speechbrain_focalcodec.audio import AudioError, check_audio_path, check_sample_rate, resample
 from speechbrain_focalcodec.files import atomic_path
 
 __all__ = ["AUDIO_SUFFIXES", "AudioFileReader", "AudioFileWriter", "expand_inputs"]
@@ -58,8 +58,7 @@ class AudioFileReader:
 
     def __init__(self, path: Union[str, Path], sample_rate: int) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise AudioError(f"No such audio file: {self.path}")
+        check_audio_path(self.path)
         try:
             info = sf.info(str(self.path))
         except Exception as error:  # libsndfile raises several types

@@ -40,6 +40,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "CheckpointError",
     "load_state_dict",
+    "is_hub_id",
     "read_config",
     "read_state_dict",
     "resolve_checkpoint",
@@ -271,6 +272,26 @@ def read_config(path: Union[str, Path]) -> Dict[str, Any]:
     return config
 
 
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` has the form of a Hugging Face repository id (``owner/name``).
+
+    Arguments
+    ---------
+    source : str
+        A checkpoint source.
+
+    Returns
+    -------
+    hub_id : bool
+
+    Example
+    -------
+    >>> is_hub_id("lucadellalib/focalcodec_50hz"), is_hub_id("/models/focalcodec")
+    (True, False)
+    """
+    return bool(_HUB_ID.match(source))
+
+
 def _resolve_local(source: Path) -> Optional[Tuple[Path, Path]]:
     """(config, weights) of a local directory or ``<name>.json`` path, if any."""
     if source.is_dir():
@@ -335,7 +356,7 @@ def resolve_checkpoint(source: Union[str, Path], **hub_kwargs: Any) -> Tuple[Pat
     local = _resolve_local(Path(source))
     if local is not None:
         return local
-    if _HUB_ID.match(str(source)):
+    if is_hub_id(str(source)):
         return _download(str(source), **hub_kwargs)
     raise CheckpointError(
         f"'{source}' is neither a local checkpoint (directory with {CONFIG_FILE} "

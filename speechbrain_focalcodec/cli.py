@@ -245,22 +245,34 @@ def _cmd_resynth(args: argparse.Namespace) -> int:
     return _run_all(pairs, work, args)
 
 
-def _build_converter(codec: nn.Module, args: argparse.Namespace, source_toks: Optional[Tensor]):
+def _reference_set(codec: nn.Module, args: argparse.Namespace) -> Tensor:
+    """The target speaker's frames, from every ``--reference`` (read once per command)."""
     references = expand_inputs(args.reference, AUDIO_SUFFIXES)
     if not references:
         raise CommandError("no reference audio files found")
     sigs = [load_audio(path, codec.sample_rate_input).to(args.device) for path, _ in references]
     target = matching_set(codec, sigs, args.matching)
-    if args.method == "knn":
-        return KNNVoiceConverter(target, topk=args.topk)
-    if source_toks is None:
-        raise CommandError("the transport method needs the source statistics of a whole file")
+    if args.method == "transport" and target.shape[0] < 2:
+        raise CommandError(
+            f"the references give {target.shape[0]} frame; the transport method needs at "
+            "least 2 frames of the target speaker (longer references)"
+        )
+    return target
+
+
+def _transport(codec: nn.Module, source_toks: Tensor, target: Tensor, segment: float):
+    """Linear transport from the source file's decompressed frames to ``target``."""
+    if source_toks.shape[1] < 2:
+        raise CommandError(
+            f"the source gives {source_toks.shape[1]} frame; the transport method needs at "
+            "least 2 frames of the source speaker"
+        )
     # Source statistics from (at most ~20000) decompressed frames of the source.
     step = max(1, source_toks.shape[1] // 20000)
-    segment = max(4, round(args.segment * codec.token_rate))
+    length = max(4, round(segment * codec.token_rate))
     frames = [
-        codec.toks_to_qfeats(source_toks[:, start : start + segment])[0, ::step]
-        for start in range(0, source_toks.shape[1], segment)
+        codec.toks_to_qfeats(source_toks[:, start : start + length])[0, ::step]
+        for start in range(0, source_toks.shape[1], length)
     ]
     return LinearTransportConverter(torch.cat(frames), target)
 
@@ -268,13 +280,14 @@ def _build_converter(codec: nn.Module, args: argparse.Namespace, source_toks: Op
 def _cmd_convert(args: argparse.Namespace) -> int:
     pairs = _plan(args, AUDIO_SUFFIXES, ".wav")
     codec = _load_codec(args)
-    shared = _build_converter(codec, args, None) if args.method == "knn" else None
+    target = _reference_set(codec, args)
+    knn = KNNVoiceConverter(target, topk=args.topk) if args.method == "knn" else None
 
-    def work(source: Path, target: Path) -> None:
+    def work(source: Path, target_path: Path) -> None:
         toks, num_samples = _encode_file(codec, source, args)
-        converter = shared if shared is not None else _build_converter(codec, args, toks)
+        converter = knn if knn is not None else _transport(codec, toks, target, args.segment)
         pieces = _decode_pieces(codec, toks, args, converter)
-        _write(target, pieces, codec.sample_rate_output, _output_length(codec, num_samples))
+        _write(target_path, pieces, codec.sample_rate_output, _output_length(codec, num_samples))
 
     with torch.no_grad():
         return _run_all(pairs, work, args)
@@ -290,7 +303,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     if args.output:
         check_outputs([(Path(args.input), Path(args.output))], args.force)
     reader = AudioFileReader(args.input, codec.sample_rate_input)
-    converter = _build_converter(codec, args, None) if args.reference else None
+    converter = None
+    if args.reference:
+        converter = KNNVoiceConverter(_reference_set(codec, args), topk=args.topk)
     encoder = codec.stream_encoder()
     decoder = codec.stream_decoder(converter=converter)
     step = codec.chunk_size * args.chunks
@@ -419,18 +434,21 @@ def build_parser() -> argparse.ArgumentParser:
     long_audio(sub)
     sub.set_defaults(run=_cmd_resynth)
 
-    def conversion(sub: argparse.ArgumentParser, required: bool) -> None:
+    def conversion(sub: argparse.ArgumentParser, streaming: bool) -> None:
         sub.add_argument(
             "--reference",
             action="append",
-            required=required,
+            required=not streaming,
             help="target speaker audio file, folder or glob pattern (repeat for more)",
         )
+        # The transport map needs the statistics of the whole source: offline only.
         sub.add_argument(
             "--method",
-            choices=["knn", "transport"],
+            choices=["knn"] if streaming else ["knn", "transport"],
             default="knn",
-            help="kNN-VC or linear optimal transport (default: knn)",
+            help="kNN-VC"
+            + ("" if streaming else " or linear optimal transport")
+            + " (default: knn)",
         )
         sub.add_argument("--topk", type=positive_int, default=4, help="kNN neighbours (default: 4)")
         sub.add_argument(
@@ -442,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("convert", "voice conversion towards reference recordings")
     io(sub, "audio")
-    conversion(sub, required=True)
+    conversion(sub, streaming=False)
     long_audio(sub)
     sub.set_defaults(run=_cmd_convert)
 
@@ -450,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("input", help="audio file")
     sub.add_argument("--output", help="write the streamed reconstruction here")
     add_option(sub, "--chunks", type=positive_int, default=1, help="chunks per step (default: 1)")
-    conversion(sub, required=False)
+    conversion(sub, streaming=True)
     sub.set_defaults(run=_cmd_stream)
 
     sub = command(

@@ -285,6 +285,7 @@ class FocalCodec(nn.Module):
             raise TypeError(f"`toks` must be an integer tensor, got {toks.dtype}")
         if toks.shape[0] == 0 or toks.shape[1] == 0:
             raise ValueError(f"`toks` is empty: shape {list(toks.shape)}")
+        toks = toks.long()  # any integer dtype (token files store uint16)
         if tracing():  # compiled: checked on the device, no host read
             valid = ((toks >= 0) & (toks < self.codebook_size)).all()
             torch._assert_async(valid, f"`toks` must lie in [0, {self.codebook_size})")

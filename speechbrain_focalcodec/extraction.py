@@ -60,7 +60,7 @@ from speechbrain_focalcodec.dataio import (
     toks_path,
     write_manifest,
 )
-from speechbrain_focalcodec.files import atomic_write_text
+from speechbrain_focalcodec.files import atomic_write_text, make_folder
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.tokenizer import FocalCodecTokenizer
 
@@ -139,7 +139,7 @@ def _check_codec_folder(output_folder: Path, fingerprint: Dict[str, object]) -> 
                 "use a new output folder for this codec"
             )
         return
-    output_folder.mkdir(parents=True, exist_ok=True)
+    make_folder(output_folder)
     atomic_write_text(path, json.dumps(fingerprint, indent=2))
 
 

@@ -17,7 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator, Union
 
-__all__ = ["OutputError", "atomic_path", "atomic_open", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "OutputError",
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "make_folder",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -29,8 +36,45 @@ class OutputError(OSError):
 def _describe(error: OSError, path: Path) -> str:
     if error.errno == errno.ENOSPC:
         return f"No space left on device while writing {path}"
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):  # a parent folder is a file
+        for parent in path.parents:
+            if parent.is_file():
+                return f"cannot write {path}: {parent} is not a folder"
     reason = error.strerror or str(error)
     return f"cannot write {path}: {reason}"
+
+
+def make_folder(path: PathLike) -> Path:
+    """Creates the folder ``path`` and its parents, if missing; errors are one-line.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The folder.
+
+    Returns
+    -------
+    folder : pathlib.Path
+
+    Raises
+    ------
+    OutputError
+        When the folder cannot be created (for instance, ``path`` is a file).
+
+    Example
+    -------
+    >>> folder = make_folder(getfixture("tmp_path") / "a" / "b")
+    >>> folder.is_dir()
+    True
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if path.is_file():
+            raise OutputError(f"cannot write into {path}: it is a file, not a folder") from None
+        raise OutputError(_describe(error, path)) from None
+    return path
 
 
 @contextlib.contextmanager

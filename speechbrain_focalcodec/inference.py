@@ -32,7 +32,7 @@ from torch import Tensor
 
 from speechbrain_focalcodec import hub
 from speechbrain_focalcodec.audio import load_audio
-from speechbrain_focalcodec.checkpoints import CheckpointError
+from speechbrain_focalcodec.checkpoints import CheckpointError, is_hub_id
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.files import atomic_write_text
 
@@ -134,6 +134,27 @@ class FocalCodecPretrainer(Pretrainer):
         return paths
 
 
+def _check_source(source: Union[str, Path], hparams_file: str) -> None:
+    """One-line errors for a ``from_hparams`` source that cannot hold ``hparams_file``.
+
+    A local folder must hold the yaml (an official-layout folder has only
+    ``config.json`` and the weights); anything else must look like a Hugging
+    Face repository id (or a URL), not a path to a missing folder or a file.
+    """
+    local = Path(source)
+    if local.is_dir():
+        if not (local / hparams_file).is_file():
+            raise CheckpointError(
+                f"No {hparams_file} in {local}: load a folder of config.json and "
+                f"model.safetensors with FocalCodec.from_pretrained('{local}'), whose "
+                "save_pretrained(<folder>) also writes hyperparams.yaml"
+            )
+    elif "://" not in str(source) and not is_hub_id(str(source)):
+        raise CheckpointError(
+            f"'{source}' is neither a local folder nor a Hugging Face repository id"
+        )
+
+
 class FocalCodecInterface(Pretrained):
     """Ready-to-use FocalCodec: waveforms to tokens and back.
 
@@ -185,6 +206,7 @@ class FocalCodecInterface(Pretrained):
         -------
         interface : FocalCodecInterface
         """
+        _check_source(source, hparams_file)
         savedir = kwargs.get("savedir")
         if savedir is not None:
             origin = f"{str(source).rstrip('/')}/{hparams_file}"

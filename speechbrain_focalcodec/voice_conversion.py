@@ -228,10 +228,10 @@ def knn_convert(
     return KNNVoiceConverter(matching_set, topk, num_splits)(feats)
 
 
-def _gaussian(feats: Tensor, regularization: float) -> tuple:
+def _gaussian(feats: Tensor, regularization: float, name: str) -> tuple:
     x = feats.reshape(-1, feats.shape[-1]).double()
     if x.shape[0] < 2:
-        raise ValueError("a Gaussian fit needs at least 2 frames")
+        raise ValueError(f"`{name}`: a Gaussian fit needs at least 2 frames, got {x.shape[0]}")
     mean = x.mean(dim=0)
     centered = x - mean
     cov = centered.T @ centered / (x.shape[0] - 1)
@@ -277,8 +277,8 @@ class LinearTransportConverter(FrameConverter):
         super().__init__()
         _check_feats(source_feats, "source_feats")
         _check_feats(target_feats, "target_feats", source_feats.shape[-1])
-        source_mean, source_cov = _gaussian(source_feats, regularization)
-        target_mean, target_cov = _gaussian(target_feats, regularization)
+        source_mean, source_cov = _gaussian(source_feats, regularization, "source_feats")
+        target_mean, target_cov = _gaussian(target_feats, regularization, "target_feats")
         root = _sqrtm(source_cov)
         inverse_root = _sqrtm(source_cov, inverse=True)
         transport = inverse_root @ _sqrtm(root @ target_cov @ root) @ inverse_root

@@ -15,6 +15,7 @@ from speechbrain_focalcodec.audio import AudioError, _resample_blocks, load_audi
 from speechbrain_focalcodec.audio_files import AudioFileReader, AudioFileWriter
 from speechbrain_focalcodec.bitstream import load_tokens
 from speechbrain_focalcodec.cli import main
+from speechbrain_focalcodec.files import OutputError
 from tests.conftest import GOLDEN, LIBRISPEECH, ROOT
 from tests.test_streaming import _one_thread  # noqa: F401  (small tensors)
 
@@ -158,3 +159,19 @@ def test_a_failed_write_leaves_nothing(tmp_path):
             raise RuntimeError("boom")
     assert sf.read(path)[0].shape == (1600,)  # the previous file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]
+
+
+def test_folders_and_file_parents_are_named_for_what_they_are(tmp_path, capsys):
+    """A folder given where an audio file is needed is not "No such audio file"; an
+    output below a file is not "File exists"."""
+    with pytest.raises(AudioError, match="is a folder, not an audio file"):
+        AudioFileReader(tmp_path, 16000)
+    with pytest.raises(AudioError, match="is a folder, not an audio file"):
+        load_audio(tmp_path, 16000)
+    status = main(["stream", "--model", CAUSAL, str(tmp_path), "--quiet"])
+    assert status == 1 and "is a folder, not an audio file" in capsys.readouterr().err
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match=f"cannot write .*: {blocker} is not a folder"):
+        with AudioFileWriter(blocker / "out.wav", 16000) as out:
+            out.write(torch.zeros(160))

@@ -196,6 +196,8 @@ def test_python_api_errors():
         converter(torch.zeros(1, 5, 64, dtype=torch.long))
     with pytest.raises(ValueError, match="NaN"):
         LinearTransportConverter(torch.full((10, 4), float("nan")), torch.randn(10, 4))
-    with pytest.raises(ValueError, match="at least 2 frames"):
+    with pytest.raises(ValueError, match="`source_feats`: .* at least 2 frames, got 1"):
         LinearTransportConverter(torch.randn(1, 4), torch.randn(10, 4))
+    with pytest.raises(ValueError, match="`target_feats`: .* at least 2 frames, got 1"):
+        LinearTransportConverter(torch.randn(10, 4), torch.randn(1, 4))
     assert issubclass(TokenFileError, ValueError)

@@ -161,3 +161,32 @@ def test_evaluate_and_extract_tokens_are_subcommands(tmp_path, capsys):
     assert status == 0 and any((tmp_path / "toks").iterdir())
     status, _, err = run(capsys, "evaluate", str(tmp_path / "missing"), "--model", OFFLINE)
     assert status == 1 and err.count("\n") == 1 and "focalcodec evaluate: error" in err
+
+
+def test_stream_offers_only_knn_conversion(tmp_path, capsys):
+    """The transport map needs the whole source's statistics: `stream --method transport`
+    is a usage error (it used to load the model and then fail on every input)."""
+    status, _, err = run(
+        capsys, "stream", "--model", CAUSAL, "--reference", SPEECH, "--method", "transport", SPEECH
+    )
+    assert status == 2 and "invalid choice: 'transport'" in err
+
+
+def test_convert_names_references_too_short_for_transport(tmp_path, capsys):
+    """One-frame references: the error names the references, once, not each source."""
+    short = tmp_path / "short.wav"
+    sf.write(short, np.full(1, 0.1, dtype="float32"), 16000)
+    status, _, err = run(
+        capsys, "convert", "--model", OFFLINE, "--method", "transport", "--reference", str(short),
+        SPEECH, str(LIBRISPEECH[2]), str(tmp_path / "out"),
+    )  # fmt: skip
+    lines = err.strip().splitlines()
+    assert status == 1 and len(lines) == 1, err
+    assert "references" in lines[0] and "at least 2 frames" in lines[0]
+    assert SPEECH not in lines[0] and not (tmp_path / "out").exists()
+    # A one-frame source: the message says it is the source that is too short.
+    status, _, err = run(
+        capsys, "convert", "--model", OFFLINE, "--method", "transport", "--reference", SPEECH,
+        str(short), str(tmp_path / "out.wav"),
+    )  # fmt: skip
+    assert status == 1 and "source" in err and "at least 2 frames" in err

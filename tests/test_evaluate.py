@@ -143,3 +143,43 @@ def test_evaluate_command_bad_input(args, status, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert got == status and err[-1].startswith("focalcodec-evaluate: error: ")
     assert message in err[-1]
+
+
+def test_stoi_too_short_for_its_frames_is_nan(utterance):
+    """pystoi returns a placeholder 1e-05 (with a warning) below 30 frames of speech, or
+    fails on a few samples: that is no score, and must not enter an average."""
+    for length in (1, 300, 4000):
+        assert math.isnan(stoi(utterance[:length], utterance[:length], 16000))
+    assert stoi(utterance, utterance, 16000) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_evaluate_skips_utterances_too_short_to_score(tmp_path, capsys, caplog):
+    """A 1-sample file used to stop the whole evaluation (STOI's numpy AxisError, the
+    mel spectrogram's padding error); it is skipped and counted like unreadable audio."""
+    import soundfile
+
+    tiny = tmp_path / "tiny.wav"
+    soundfile.write(tiny, [0.1], 16000)
+    manifest = tmp_path / "test.csv"
+    rows = [("tiny", tiny), ("clean", LIBRISPEECH[1])]
+    manifest.write_text("ID,wav\n" + "".join(f"{i},{p}\n" for i, p in rows))
+    out = tmp_path / "out"
+    status = main(
+        [str(manifest), "--model", str(GOLDEN / "tiny_50hz"), "--output", str(out)]
+        + ["--metrics", "stoi", "pesq", "mel_distance", "si_sdr", "--quiet"]
+    )
+    assert status == 0, capsys.readouterr().err
+    summary = json.loads((out / "results.json").read_text())["models"][0]
+    assert summary["num_utterances"] == 1 and summary["num_skipped"] == 1
+    assert "Skipping tiny: 0.000 s, shorter than" in caplog.text
+
+
+def test_evaluate_output_that_is_a_file(tmp_path, capsys):
+    blocker = tmp_path / "evaluation"
+    blocker.write_text("x")
+    status = main(
+        [str(LIBRISPEECH[1].parent), "--model", str(GOLDEN / "tiny_50hz"), "--output"]
+        + [str(blocker), "--metrics", "si_sdr", "--max_utterances", "1", "--quiet"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and err[-1].endswith(f"{blocker} is not a folder")

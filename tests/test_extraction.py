@@ -154,3 +154,13 @@ def test_bad_inputs_give_one_line_errors(corpus, tmp_path, capsys):
     assert status == 1 and len(err) == 1
     assert err[-1].startswith("focalcodec-extract-tokens: error: 1 audio files of")
     assert "do not exist, e.g. " in err[-1] and "missing.wav (a)" in err[-1]
+
+
+def test_output_that_is_a_file(corpus, tmp_path, capsys):
+    """--output naming a file: one line that says so (was "[Errno 17] File exists")."""
+    blocker = tmp_path / "tokens"
+    blocker.write_text("x")
+    status = main([str(corpus), "--model", str(GOLDEN / "tiny_50hz"), "--output", str(blocker)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1
+    assert err[0].endswith(f"cannot write into {blocker}: it is a file, not a folder")

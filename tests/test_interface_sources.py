@@ -123,3 +123,23 @@ def test_savedir_reused_for_another_source(tmp_path):
     assert not first.codec.causal and second.codec.causal
     again = FocalCodecInterface.from_hparams(sources[0], savedir=savedir)
     assert not again.codec.causal
+
+
+def test_local_folder_without_the_yaml(tmp_path):
+    # An official-layout folder (config.json + model.safetensors, no yaml): one line
+    # that says how to load it, not SpeechBrain's FileNotFoundError from the savedir.
+    message = one_line(
+        lambda: FocalCodecInterface.from_hparams(
+            source=str(GOLDEN / "tiny_50hz"), savedir=str(tmp_path / "savedir")
+        )
+    )
+    assert "hyperparams.yaml" in message and "FocalCodec.from_pretrained" in message
+
+
+@pytest.mark.parametrize("source", ["missing", "tiny_50hz/config.json"])
+def test_source_that_is_neither_folder_nor_repository_id(tmp_path, source):
+    path = tmp_path / source if source == "missing" else GOLDEN / source
+    message = one_line(
+        lambda: FocalCodecInterface.from_hparams(source=str(path), savedir=str(tmp_path / "s"))
+    )
+    assert "neither a local folder nor a Hugging Face repository id" in message

@@ -32,3 +32,12 @@ def test_random_initialisation_and_errors():
         embedding(torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"shape \[16, 4\]"):
         TokenEmbedding(16, 4, codebook=torch.zeros(16, 13))
+
+
+def test_uint16_tokens_of_token_files():
+    """extract-tokens writes uint16 .npy files: they embed like int64 tokens."""
+    emb = TokenEmbedding(8192, 13)
+    toks = torch.tensor([[0, 5, 8191], [7, 7, 1]])
+    assert torch.equal(emb(toks.to(torch.uint16))[0], emb(toks)[0])
+    with pytest.raises(ValueError, match=r"\[0, 8192\)"):
+        emb(torch.tensor([[8192]]).to(torch.uint16))

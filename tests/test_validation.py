@@ -81,3 +81,19 @@ def test_documented_edge_cases(codec):
         toks, codes, rec = codec(sig)
         assert toks.shape[1] >= 1 and torch.isfinite(rec).all()
         assert rec.shape[1] == sig.shape[1]
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.uint8, torch.int16, torch.uint16, torch.int32, torch.uint32]
+)
+def test_tokens_of_any_integer_dtype(codec, dtype):
+    """Token files store uint16 (extract-tokens' .npy): every integer dtype that holds the
+    tokens decodes like int64 (uint16 used to fail: "min_all" not implemented)."""
+    toks = codec.sig_to_toks(0.1 * torch.randn(1, 3200))
+    toks = toks % 256 if dtype == torch.uint8 else toks
+    expected = codec.toks_to_sig(toks)
+    assert torch.equal(codec.toks_to_sig(toks.to(dtype)), expected)
+    assert torch.equal(codec.toks_to_codes(toks.to(dtype)), codec.toks_to_codes(toks))
+    if torch.iinfo(dtype).max >= 8192:
+        with pytest.raises(ValueError, match=r"\[0, 8192\)"):
+            codec.toks_to_sig(torch.full((1, 3), 8192).to(dtype))

@@ -52,13 +52,15 @@ from speechbrain_focalcodec.evaluation.manifest import read_utterances
 from speechbrain_focalcodec.evaluation.models import UTMOS, load_metrics
 from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, si_sdr, stoi
 from speechbrain_focalcodec.evaluation.spectrograms import save_spectrogram_comparison
-from speechbrain_focalcodec.files import atomic_open, atomic_write_text
+from speechbrain_focalcodec.files import atomic_open, atomic_write_text, make_folder
 
 __all__ = ["EvaluationError", "evaluate", "main", "markdown_table"]
 
 logger = logging.getLogger(__name__)
 
 RATE = 16000
+# Shorter utterances are skipped: spectrogram metrics need several FFT windows.
+MIN_SECONDS = 0.1
 MODEL_METRICS = ("utmos", "dwer", "speaker_similarity", "dnsmos")
 SIGNAL_METRICS = {
     "stoi": lambda ref, hyp: stoi(ref, hyp, RATE),
@@ -140,7 +142,7 @@ def evaluate(
         bitrate, token rate, codebook size, counts of evaluated and skipped
         utterances.
     """
-    output_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(output_dir)
     for metric in metrics.values():
         metric.clear()
     device = next(codec.parameters()).device
@@ -156,6 +158,16 @@ def evaluate(
             sig = load_audio(path, codec.sample_rate_input)
         except AudioError as error:
             logger.warning("Skipping %s: %s", utt_id, error)
+            skipped.append(utt_id)
+            continue
+        if sig.shape[0] < MIN_SECONDS * codec.sample_rate_input:
+            seconds = sig.shape[0] / codec.sample_rate_input
+            logger.warning(
+                "Skipping %s: %.3f s, shorter than the %g s the metrics need",
+                utt_id,
+                seconds,
+                MIN_SECONDS,
+            )
             skipped.append(utt_id)
             continue
         toks = codec.sig_to_toks(sig[None].to(device))

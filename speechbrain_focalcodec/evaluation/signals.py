@@ -2,7 +2,8 @@
 
 * ``si_sdr``: scale-invariant signal-to-distortion ratio (dB, Le Roux et al., 2019);
 * ``mel_distance``: mean absolute difference of log10 mel spectrograms;
-* ``stoi``: short-time objective intelligibility (Taal et al., 2011), ``pystoi``;
+* ``stoi``: short-time objective intelligibility (Taal et al., 2011), ``pystoi``
+  (NaN below 30 frames of speech);
 * ``pesq_wb``: wideband PESQ (ITU-T P.862.2), ``pesq``.
 
 Every function compares one reconstruction with its reference, both 1-D
@@ -13,6 +14,7 @@ Authors
 """
 
 import math
+import warnings
 from typing import Tuple
 
 import torch
@@ -24,6 +26,9 @@ from speechbrain_focalcodec.audio import resample
 __all__ = ["mel_distance", "pesq_wb", "si_sdr", "stoi"]
 
 PESQ_RATE = 16000
+# STOI works at 10 kHz on 30 frames of 256 samples, hop 128 (Taal et al., 2011).
+STOI_RATE = 10000
+STOI_MIN_SAMPLES = 256 + 29 * 128
 
 
 def _aligned(ref: Tensor, hyp: Tensor) -> Tuple[Tensor, Tensor]:
@@ -126,17 +131,29 @@ def stoi(ref: Tensor, hyp: Tensor, sample_rate: int) -> float:
     Returns
     -------
     stoi : float
+        NaN when there are fewer than the 30 frames (384 ms) of speech that STOI
+        needs, before or after its removal of silent frames (``pystoi`` would
+        return a placeholder 1e-5, or fail on a few samples).
 
     Example
     -------
     >>> ref = torch.randn(16000)
     >>> round(stoi(ref, ref, 16000), 3)
     1.0
+    >>> stoi(ref[:4000], ref[:4000], 16000)
+    nan
     """
     from pystoi import stoi as pystoi
 
     ref, hyp = _aligned(ref, hyp)
-    return float(pystoi(ref.numpy(), hyp.numpy(), sample_rate, extended=False))
+    if ref.shape[0] * STOI_RATE / sample_rate < STOI_MIN_SAMPLES:
+        return math.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = float(pystoi(ref.numpy(), hyp.numpy(), sample_rate, extended=False))
+    if any("Not enough STFT frames" in str(warning.message) for warning in caught):
+        return math.nan  # the placeholder: too little speech once silence is removed
+    return score
 
 
 def pesq_wb(ref: Tensor, hyp: Tensor, sample_rate: int) -> float:

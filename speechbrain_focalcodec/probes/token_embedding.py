@@ -107,6 +107,7 @@ class TokenEmbedding(nn.Module):
         """
         if toks.is_floating_point() or toks.dtype == torch.bool:
             raise TypeError(f"`toks` must be an integer tensor, got {toks.dtype}")
+        toks = toks.long()  # any integer dtype (token files store uint16)
         if toks.numel() > 0:
             low, high = int(toks.min()), int(toks.max())
             if low < 0 or high >= self.num_tokens:

@@ -28,7 +28,7 @@ Authors
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import soundfile
 import speechbrain as sb
@@ -42,9 +42,44 @@ from speechbrain_focalcodec.files import atomic_path
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
-__all__ = ["CodecStageBrain"]
+__all__ = ["CodecStageBrain", "debug_epochs"]
 
 logger = logging.getLogger(__name__)
+
+
+def debug_epochs(counter: Iterable[int], limit: int) -> Iterator[int]:
+    """The epochs of ``counter`` while fewer than ``limit`` are done.
+
+    ``counter.current`` (SpeechBrain's ``EpochCounter``: epochs done, restored
+    when a run resumes) is read before each epoch is drawn.
+
+    Arguments
+    ---------
+    counter : iterable of int
+        An epoch counter.
+    limit : int
+        Epochs in all.
+
+    Yields
+    ------
+    epoch : int
+
+    Example
+    -------
+    >>> from speechbrain.utils.epoch_loop import EpochCounter
+    >>> list(debug_epochs(EpochCounter(50), 2))
+    [1, 2]
+    >>> resumed = EpochCounter(50)
+    >>> resumed.current = 2
+    >>> list(debug_epochs(resumed, 2))
+    []
+    """
+    iterator = iter(counter)
+    while getattr(counter, "current", 0) < limit:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
 
 
 class CodecStageBrain(sb.Brain):
@@ -82,6 +117,24 @@ class CodecStageBrain(sb.Brain):
             module = self.option(name)
             if isinstance(module, nn.Module):
                 module.to(self.device).eval().requires_grad_(False)
+
+    def fit(self, epoch_counter: Iterable[int], *args: Any, **kwargs: Any) -> None:
+        """SpeechBrain's ``fit``; in debug mode, never past ``debug_epochs`` in all.
+
+        SpeechBrain stops a debug run when the epoch number equals ``debug_epochs``,
+        so a debug run resumed after that epoch trained every epoch of the yaml.
+
+        Arguments
+        ---------
+        epoch_counter : iterable of int
+            The yaml's epoch counter (recovered from the checkpoint in ``on_fit_start``).
+        *args : tuple
+        **kwargs : dict
+            Forwarded to ``speechbrain.Brain.fit``.
+        """
+        if self.debug:
+            epoch_counter = debug_epochs(epoch_counter, self.debug_epochs)
+        return super().fit(epoch_counter, *args, **kwargs)
 
     def on_fit_start(self) -> None:
         """Moves the frozen modules to the device, then resumes if a checkpoint exists."""

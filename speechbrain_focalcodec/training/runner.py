@@ -3,6 +3,8 @@
 * ``run_recipe``: the entry point; ``--threads N`` sets PyTorch's intra- and
   inter-op threads, errors the user can fix end with one line (``error: ...``) and
   exit status 1, and the distributed process group is always destroyed;
+* ``load_recipe_hparams``: the yaml and its command-line options, with one-line errors
+  for a missing yaml, an option the yaml lacks or an option given twice;
 * ``prepare_data``: the manifests of LibriTTS or of any folder of audio, on the main
   process (see ``distributed.on_main``);
 * ``setup_frozen_encoder``: the frozen WavLM encoder's weights fetched (or drawn) on
@@ -13,6 +15,7 @@ Authors
 """
 
 import logging
+import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -41,6 +44,7 @@ from speechbrain_focalcodec.training.stage_inputs import StageInputError
 __all__ = [
     "USER_ERRORS",
     "RecipeError",
+    "load_recipe_hparams",
     "main_only",
     "prepare_data",
     "run_recipe",
@@ -67,6 +71,64 @@ USER_ERRORS: Tuple[type, ...] = (
     MainProcessFailed,
     StageInputError,
 )
+
+
+def load_recipe_hparams(argv: Sequence[str]) -> Tuple[str, Dict[str, Any], str, Dict[str, Any]]:
+    """``sb.parse_arguments`` and ``load_hyperpyyaml``, with one-line errors.
+
+    A missing yaml, a command-line option that is not a key of the yaml (SpeechBrain's
+    ``KeyError`` listing every key) and an option given twice or with a value that is
+    not YAML become a ``RecipeError``.
+
+    Arguments
+    ---------
+    argv : sequence of str
+        Command-line arguments (the yaml, then SpeechBrain's and the yaml's options).
+
+    Returns
+    -------
+    hparams_file : str
+    run_opts : dict
+    overrides : str
+        As ``sb.parse_arguments`` returns them.
+    hparams : dict
+        The loaded yaml.
+
+    Example
+    -------
+    >>> yaml = getfixture("tmp_path") / "stage.yaml"
+    >>> _ = yaml.write_text("lr: 0.1")
+    >>> load_recipe_hparams([str(yaml), "--lr=0.5"])[3]
+    {'lr': 0.5}
+    >>> try:
+    ...     load_recipe_hparams([str(yaml), "--epochs=3"])
+    ... except RecipeError as error:
+    ...     print(str(error).split(" in ")[0])
+    --epochs: no such key
+    """
+    import speechbrain as sb
+    from hyperpyyaml import load_hyperpyyaml
+    from ruamel.yaml import YAMLError
+
+    hparams_file, run_opts, overrides = sb.parse_arguments(list(argv))
+    try:
+        with open(hparams_file, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError as error:
+        raise RecipeError(f"Cannot read {hparams_file}: {error.strerror or error}") from None
+    try:
+        hparams = load_hyperpyyaml(text, overrides)
+    except KeyError as error:
+        found = re.match(r"Override '(.+?)' not found", str(error.args[0]) if error.args else "")
+        if found is None:
+            raise
+        raise RecipeError(
+            f"--{found.group(1)}: no such key in {hparams_file} (does this stage use it?)"
+        ) from None
+    except YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"Bad options for {hparams_file}: {problem}") from None
+    return hparams_file, run_opts, overrides, hparams
 
 
 def threads_option(argv: Sequence[str]) -> Tuple[List[str], Optional[int]]:

@@ -422,3 +422,61 @@ def test_every_recipe_recovers_weights_only():
         if cls.strip() != "speechbrain_focalcodec.training.checkpointing.AtomicCheckpointer"
     }
     assert not unsafe
+
+
+STREAM_RECIPE = RECIPE.parent / "focalcodec-stream"
+
+
+@pytest.mark.parametrize(
+    "train, args, expected",
+    [
+        (RECIPE, ["hparams/missing.yaml"], "error: Cannot read hparams/missing.yaml: "),
+        (
+            STREAM_RECIPE,
+            ["hparams/tiny_bsq.yaml", "--encoder_folder=x"],  # stage bsq has no teacher
+            "error: --encoder_folder: no such key in hparams/tiny_bsq.yaml",
+        ),
+        (
+            RECIPE,
+            ["hparams/tiny_stage1.yaml", "--random_encoder=True", "--random_encoder=False"],
+            'error: Bad options for hparams/tiny_stage1.yaml: found duplicate key "random_encoder"',
+        ),
+    ],
+)
+def test_bad_yaml_or_options_stop_with_one_line(train, args, expected):
+    """A missing yaml, an option the yaml lacks or an option given twice: one line, no
+    traceback (SpeechBrain's KeyError lists every key of the yaml)."""
+    result = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=train,
+        env=recipe_env(),
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(expected), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_run_resumed_after_its_epochs_trains_no_more(monkeypatch):
+    """SpeechBrain stops a debug run at epoch == debug_epochs: resumed after it (the stream
+    demo's --quick run again in its folder), every epoch of the yaml was trained."""
+    from speechbrain.utils.epoch_loop import EpochCounter
+
+    from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
+
+    seen = []
+    monkeypatch.setattr(
+        "speechbrain.Brain.fit", lambda self, counter, *a, **k: seen.append(list(counter))
+    )
+    brain = CodecStageBrain.__new__(CodecStageBrain)
+    brain.debug, brain.debug_epochs = True, 2
+    resumed = EpochCounter(50)
+    resumed.current = 2
+    brain.fit(resumed, None)
+    brain.fit(EpochCounter(50), None)
+    brain.debug = False
+    brain.fit(range(1, 4), None)
+    assert seen == [[], [1, 2], [1, 2, 3]]

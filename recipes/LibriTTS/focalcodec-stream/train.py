@@ -40,7 +40,6 @@ import sys
 from typing import Any, Dict, Optional, Sequence
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_focalcodec.training.dataio import dataio_prepare, loader_kwargs
@@ -49,6 +48,7 @@ from speechbrain_focalcodec.training.distributed import init_distributed
 from speechbrain_focalcodec.training.joint_brain import JointBrain, StreamQuantizerBrain
 from speechbrain_focalcodec.training.runner import (
     RecipeError,
+    load_recipe_hparams,
     main_only,
     prepare_data,
     run_recipe,
@@ -165,9 +165,7 @@ def prepare_models(hparams: Dict[str, Any]) -> Optional[str]:
 
 def run(argv: Sequence[str]) -> None:
     """Trains one stage; see the module docstring."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(list(argv))
-    with open(hparams_file, encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
+    hparams_file, run_opts, overrides, hparams = load_recipe_hparams(argv)
     stage = hparams.get("stage")
     if stage not in BRAINS:
         raise RecipeError(f"{hparams_file} must set `stage` to one of {', '.join(BRAINS)}")

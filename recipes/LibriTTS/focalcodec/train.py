@@ -31,7 +31,6 @@ import sys
 from typing import Any, Dict, Sequence
 
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import ddp_barrier
 
 from speechbrain_focalcodec.training.dataio import dataio_prepare, loader_kwargs
@@ -41,6 +40,7 @@ from speechbrain_focalcodec.training.export import export_codec
 from speechbrain_focalcodec.training.quantizer_brain import QuantizerBrain
 from speechbrain_focalcodec.training.runner import (
     RecipeError,
+    load_recipe_hparams,
     main_only,
     prepare_data,
     run_recipe,
@@ -61,9 +61,7 @@ def export_if_possible(hparams: Dict[str, Any]) -> None:
 
 def run(argv: Sequence[str]) -> None:
     """Trains one stage; see the module docstring."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(list(argv))
-    with open(hparams_file, encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
+    hparams_file, run_opts, overrides, hparams = load_recipe_hparams(argv)
     if hparams.get("stage") not in BRAINS:
         raise RecipeError(f"{hparams_file} must set `stage` to 1 or 2")
     init_distributed(run_opts)
