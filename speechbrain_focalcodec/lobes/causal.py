@@ -16,7 +16,7 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Fresh", "left_context", "take_contexts"]
+__all__ = ["CausalConvolution", "Fresh", "left_context", "take_contexts"]
 
 # Which streams start with the current chunk: one value for all of them
 # (known on the host, no device read), or a ``[batch]`` bool tensor.
@@ -114,3 +114,62 @@ def take_contexts(contexts: Optional[List[Tensor]], count: int) -> List[Optional
     if len(contexts) != count:
         raise ValueError(f"expected {count} left contexts, got {len(contexts)}")
     return list(contexts)
+
+
+class CausalConvolution(nn.Module):
+    """Base of the layers made of one strided convolution (plus what follows it) that are
+    causal when built so: their ``step`` prepends the left context (the first frame
+    repeated at the start) and convolves; a subclass defines ``_convolve`` (channels-last
+    frames in, out) and sets ``kernel_size``, ``causal`` and ``context_channels``.
+
+    Example
+    -------
+    >>> class Mean(CausalConvolution):
+    ...     kernel_size, causal, context_channels = 2, True, 1
+    ...     def _convolve(self, x):
+    ...         return (x[:, 1:] + x[:, :-1]) / 2
+    >>> x = torch.tensor([[[2.0], [4.0], [6.0]]])
+    >>> y, contexts = Mean().step(x)
+    >>> y[..., 0], contexts[0][..., 0]
+    (tensor([[2., 3., 5.]]), tensor([[6.]]))
+    """
+
+    kernel_size: int
+    causal: bool
+    context_channels: int
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left context of a causal layer."""
+        pad = self.kernel_size - 1
+        return [(pad, self.context_channels)] if self.causal and pad else []
+
+    def step(
+        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Applies the causal layer to the frames after the given left context.
+
+        Arguments
+        ---------
+        x : torch.Tensor
+            Input, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            The left context of the convolution; None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``x`` (see ``left_context``).
+
+        Returns
+        -------
+        y : torch.Tensor
+            Shape ``[batch, time', output_dim]``.
+        contexts : list of torch.Tensor
+            Left context for the frames that follow.
+        """
+        pad = self.kernel_size - 1
+        if pad == 0:
+            return self._convolve(x), []
+        (context,) = take_contexts(contexts, 1)
+        x, context = left_context(x, pad, "replicate", context, fresh)
+        return self._convolve(x), [context]
+
+    def _convolve(self, x: Tensor) -> Tensor:
+        raise NotImplementedError

@@ -9,12 +9,14 @@ Authors
 """
 
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.activations import Snake1d
-from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
+from speechbrain_focalcodec.lobes.causal import (
+    CausalConvolution,
+)
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.lobes.focal_modulation import FocalBlock
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
@@ -28,7 +30,7 @@ from speechbrain_focalcodec.ops.padding import (
 __all__ = ["DownScale", "FocalCompressor", "FocalDownScale"]
 
 
-class DownScale(nn.Module):
+class DownScale(CausalConvolution):
     """Strided convolution followed by a Snake activation.
 
     Offline, the sequence is right-padded with ``(time - kernel) % stride``
@@ -68,6 +70,7 @@ class DownScale(nn.Module):
         self.stride = stride
         self.causal = causal
         self.downscale = nn.Conv1d(input_dim, output_dim, kernel_size, stride)
+        self.context_channels = input_dim
         self.activation = Snake1d(output_dim)
 
     def num_output_frames(self, num_frames: Tensor) -> Tensor:
@@ -112,39 +115,6 @@ class DownScale(nn.Module):
         # Sequences shorter than the kernel still give one frame.
         pad = max(pad, self.kernel_size - x.shape[1])
         return self._convolve(nn.functional.pad(x, [0, 0, 0, pad]))
-
-    def context_shapes(self) -> List[Tuple[int, int]]:
-        """``(frames, channels)`` of the left context of a causal layer."""
-        pad = self.kernel_size - 1
-        return [(pad, self.downscale.in_channels)] if self.causal and pad else []
-
-    def step(
-        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
-        """Down-scales the frames after the given left context (causal only).
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            Input, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
-            The left context of the convolution; None at the start.
-        fresh : bool or torch.Tensor
-            Streams that start with ``x`` (see ``causal.left_context``).
-
-        Returns
-        -------
-        y : torch.Tensor
-            Shape ``[batch, time', output_dim]``.
-        contexts : list of torch.Tensor
-            Left context for the frames that follow.
-        """
-        pad = self.kernel_size - 1
-        if pad == 0:
-            return self._convolve(x), []
-        (context,) = take_contexts(contexts, 1)
-        x, context = left_context(x, pad, "replicate", context, fresh)
-        return self._convolve(x), [context]
 
     def _convolve(self, x: Tensor) -> Tensor:
         conv = self.downscale

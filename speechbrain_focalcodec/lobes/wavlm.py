@@ -9,12 +9,14 @@ Authors
 """
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
-from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
+from speechbrain_focalcodec.lobes.causal import (
+    CausalConvolution,
+)
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
@@ -27,7 +29,7 @@ from speechbrain_focalcodec.ops.padding import (
 __all__ = ["ConvBlock", "ConvFeatureExtractor", "WavLM"]
 
 
-class ConvBlock(nn.Module):
+class ConvBlock(CausalConvolution):
     """Strided convolution (no bias), LayerNorm over channels, GELU.
 
     Arguments
@@ -67,6 +69,7 @@ class ConvBlock(nn.Module):
         self.stride = stride
         self.causal = causal
         self.conv = nn.Conv1d(input_dim, output_dim, kernel_size, stride, bias=False)
+        self.context_channels = input_dim
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(output_dim)
         self.activation = nn.GELU()
@@ -127,39 +130,6 @@ class ConvBlock(nn.Module):
             # Inputs shorter than the kernel still give one frame.
             x = nn.functional.pad(x, [0, 0, 0, self.kernel_size - x.shape[1]])
         return self._convolve(x)
-
-    def context_shapes(self) -> List[Tuple[int, int]]:
-        """``(frames, channels)`` of the left context of a causal block."""
-        pad = self.kernel_size - 1
-        return [(pad, self.conv.in_channels)] if self.causal and pad else []
-
-    def step(
-        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
-        """Applies a causal block to the frames after the given left context.
-
-        Arguments
-        ---------
-        x : torch.Tensor
-            Input, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
-            The left context of the convolution; None at the start.
-        fresh : bool or torch.Tensor
-            Streams that start with ``x`` (see ``causal.left_context``).
-
-        Returns
-        -------
-        y : torch.Tensor
-            Shape ``[batch, time', output_dim]``.
-        contexts : list of torch.Tensor
-            Left context for the frames that follow.
-        """
-        pad = self.kernel_size - 1
-        if pad == 0:
-            return self._convolve(x), []
-        (context,) = take_contexts(contexts, 1)
-        x, context = left_context(x, pad, "replicate", context, fresh)
-        return self._convolve(x), [context]
 
     def _convolve(self, x: Tensor) -> Tensor:
         x = self.dropout(strided_conv(x, self.conv.weight, self.stride))
