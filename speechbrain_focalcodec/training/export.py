@@ -28,7 +28,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Sequence, Tuple, Union
 
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.checkpoints import Checkpoint
@@ -183,34 +183,82 @@ def export_codec(
         "codebook_size": codec.codebook_size,
         "bitrate": codec.bitrate,
     }
+    publish_provenance(codec, export_folder, provenance)
+    return codec
+
+
+def publish_provenance(codec: Any, export_folder: Path, provenance: Dict[str, Any]) -> None:
+    """Writes ``training.json`` next to an exported codec, gives every file the
+    permissions of a new file and logs what was exported.
+
+    Arguments
+    ---------
+    codec : FocalCodec
+        The exported codec.
+    export_folder : pathlib.Path
+        Its directory.
+    provenance : dict
+        What it was trained from (JSON-serializable, ``str`` for the rest).
+    """
     atomic_write_text(
         export_folder / "training.json", json.dumps(provenance, indent=2, default=str)
     )
     _same_permissions(export_folder)
     logger.info(
-        "Exported the codec (%g tokens/s, %d codes, %.2f kbps) to %s",
+        "Exported the %scodec (%g tokens/s, %d codes, %.2f kbps) to %s",
+        "causal " if codec.causal else "",
         codec.token_rate,
         codec.codebook_size,
         codec.bitrate / 1000,
         export_folder,
     )
-    return codec
 
 
-def main(argv: Sequence[str]) -> int:
-    """Command line: ``python -m speechbrain_focalcodec.training.export <s1> <s2> <out>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage1_folder", help="output folder of stage 1")
-    parser.add_argument("stage2_folder", help="output folder of stage 2")
+def export_command(
+    argv: Sequence[str],
+    description: str,
+    stages: Sequence[Tuple[str, str]],
+    export: Callable[..., Any],
+) -> int:
+    """The command line of an export: two stages' output folders and the export folder.
+
+    Arguments
+    ---------
+    argv : sequence of str
+        Command-line arguments.
+    description : str
+        What the command does.
+    stages : sequence of (str, str)
+        Name and help of the two stage folders, in ``export``'s order.
+    export : callable
+        Called with the two stage folders and the export folder.
+
+    Returns
+    -------
+    status : int
+        0, or 1 after a one-line error.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    for name, help_text in stages:
+        parser.add_argument(name, help=help_text)
     parser.add_argument("export_folder", help="where to write the codec")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        export_codec(args.stage1_folder, args.stage2_folder, args.export_folder)
+        export(*(getattr(args, name) for name, _ in stages), args.export_folder)
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Command line: ``python -m speechbrain_focalcodec.training.export <s1> <s2> <out>``."""
+    stages = [
+        ("stage1_folder", "output folder of stage 1"),
+        ("stage2_folder", "output folder of stage 2"),
+    ]
+    return export_command(argv, __doc__.split("\n\n")[0], stages, export_codec)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -30,8 +28,11 @@ from typing import Any, Dict, Sequence, Union
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_focalcodec import FocalCodec
-from speechbrain_focalcodec.files import atomic_write_text
-from speechbrain_focalcodec.training.export import ExportError
+from speechbrain_focalcodec.training.export import (
+    ExportError,
+    export_command,
+    publish_provenance,
+)
 from speechbrain_focalcodec.training.stage_inputs import (
     StageInputError,
     load_stage_modules,
@@ -120,33 +121,17 @@ def export_stream_codec(
         bitrate=codec.bitrate,
         latency_ms=codec.latency,
     )
-    atomic_write_text(
-        export_folder / "training.json", json.dumps(provenance, indent=2, default=str)
-    )
-    logger.info(
-        "Exported the causal codec (%g tokens/s, %d codes, %.2f kbps) to %s",
-        codec.token_rate,
-        codec.codebook_size,
-        codec.bitrate / 1000,
-        export_folder,
-    )
+    publish_provenance(codec, export_folder, provenance)
     return codec
 
 
 def main(argv: Sequence[str]) -> int:
     """Command line: ``stream_export.py <joint folder> <wavenext folder> <export folder>``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("joint_folder", help="output folder of stage joint")
-    parser.add_argument("wavenext_folder", help="output folder of stage wavenext")
-    parser.add_argument("export_folder", help="where to write the codec")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        export_stream_codec(args.joint_folder, args.wavenext_folder, args.export_folder)
-    except ExportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    stages = [
+        ("joint_folder", "output folder of stage joint"),
+        ("wavenext_folder", "output folder of stage wavenext"),
+    ]
+    return export_command(argv, __doc__.split("\n\n")[0], stages, export_stream_codec)
 
 
 if __name__ == "__main__":
