@@ -33,6 +33,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 import soundfile
 import speechbrain as sb
 import torch
+from speechbrain.nnet.schedulers import update_learning_rate
 from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.metric_stats import MetricStats
 from torch import Tensor, nn
@@ -411,7 +412,9 @@ class CodecStageBrain(sb.Brain):
     def end_of_epoch(self, epoch: int, valid_stats: Dict[str, float]) -> float:
         """Updates the learning rate after validation; returns the rate used in the epoch.
 
-        The default changes nothing and returns the rate of the first optimizer.
+        With an ``lr_annealing`` scheduler (NewBob) and one optimizer, the rate anneals
+        on the validation statistic ``best_key``; otherwise nothing changes and the rate
+        of the first optimizer is returned.
 
         Arguments
         ---------
@@ -424,8 +427,14 @@ class CodecStageBrain(sb.Brain):
         -------
         lr : float
         """
+        annealing = getattr(self.hparams, "lr_annealing", None)
+        optimizer = getattr(self, "optimizer", None)
+        if annealing is not None and optimizer is not None:
+            old_lr, new_lr = annealing(valid_stats[self.best_key])
+            update_learning_rate(optimizer, new_lr)
+            return old_lr
         optimizers = list((getattr(self, "optimizers_dict", None) or {}).values())
-        optimizers = optimizers or [getattr(self, "optimizer", None)]
+        optimizers = optimizers or [optimizer]
         if optimizers[0] is None:
             return float("nan")
         return float(optimizers[0].param_groups[0]["lr"])

@@ -25,11 +25,10 @@ Authors
 """
 
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import speechbrain as sb
 import torch
-from speechbrain.nnet.schedulers import update_learning_rate
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.training.codec_brain import CodecStageBrain
@@ -105,25 +104,6 @@ class DistillBrain(CodecStageBrain):
         if stage == sb.Stage.TRAIN and getattr(self.hparams, "augment", False):
             return self.hparams.augmentation(sig, lens)
         return sig, lens
-
-    def end_of_epoch(self, epoch: int, valid_stats: Dict[str, float]) -> float:
-        """NewBob annealing on the validation loss.
-
-        Arguments
-        ---------
-        epoch : int
-            The epoch that ended.
-        valid_stats : dict
-            Validation statistics.
-
-        Returns
-        -------
-        lr : float
-            The rate used during the epoch.
-        """
-        old_lr, new_lr = self.hparams.lr_annealing(valid_stats[self.best_key])
-        update_learning_rate(self.optimizer, new_lr)
-        return old_lr
 
 
 class PosEmbDistillBrain(DistillBrain):

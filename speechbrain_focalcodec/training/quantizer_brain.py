@@ -22,7 +22,6 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import speechbrain as sb
 import torch
-from speechbrain.nnet.schedulers import update_learning_rate
 from torch import Tensor
 
 from speechbrain_focalcodec.checkpoints import read_state_dict
@@ -272,22 +271,3 @@ class QuantizerBrain(CodecStageBrain):
             "code_entropy": code_entropy(self.code_counts),
             "bitrate_kbps": self.bitrate / 1000,
         }
-
-    def end_of_epoch(self, epoch: int, valid_stats: Dict[str, float]) -> float:
-        """NewBob annealing on the validation feature error.
-
-        Arguments
-        ---------
-        epoch : int
-            The epoch that ended.
-        valid_stats : dict
-            Validation statistics.
-
-        Returns
-        -------
-        lr : float
-            The rate used during the epoch.
-        """
-        old_lr, new_lr = self.hparams.lr_annealing(valid_stats["feature_mse"])
-        update_learning_rate(self.optimizer, new_lr)
-        return old_lr
