@@ -17,6 +17,9 @@ Authors
 """
 
 import contextlib
+import functools
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Optional, Type
 
@@ -24,6 +27,7 @@ __all__ = [
     "HubError",
     "download",
     "endpoint",
+    "endpoint_reachable",
     "hub_errors",
     "is_download_failure",
     "is_offline",
@@ -86,6 +90,63 @@ def is_offline() -> bool:
 
     check = getattr(constants, "is_offline_mode", None)
     return bool(check() if check is not None else constants.HF_HUB_OFFLINE)
+
+
+@functools.cache
+def _accepts_connections(url: str, timeout: float) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def endpoint_reachable(timeout: float = 3.0) -> bool:
+    """Whether the endpoint (``HF_ENDPOINT``) accepts a connection; checked once per
+    process and endpoint.
+
+    Without it, ``huggingface_hub`` retries every request with back-off (tens of
+    seconds per file) before reporting a machine without network; with it, downloads
+    go straight to the local cache and fail at once with the ``unreachable`` reason.
+
+    Arguments
+    ---------
+    timeout : float
+        Seconds to wait for the connection.
+
+    Returns
+    -------
+    reachable : bool
+
+    Example
+    -------
+    >>> isinstance(endpoint_reachable(), bool)
+    True
+    """
+    return _accepts_connections(endpoint(), timeout)
+
+
+def cache_only(local_files_only: bool = False) -> bool:
+    """Whether downloads must come from the local cache: asked for, offline mode, or an
+    endpoint that cannot be reached.
+
+    Arguments
+    ---------
+    local_files_only : bool
+        The caller's own setting.
+
+    Returns
+    -------
+    cache_only : bool
+
+    Example
+    -------
+    >>> cache_only(True)
+    True
+    """
+    return local_files_only or is_offline() or not endpoint_reachable()
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -188,11 +249,7 @@ def translate(
             "offline",
         )
     if "LocalEntryNotFoundError" in names or names & {"ConnectError", "TimeoutException"}:
-        return HubError(
-            f"cannot reach {host} for {where} and the local Hugging Face cache has no copy: check "
-            "the connection (or HF_ENDPOINT), or " + OFFLINE_HINT.format(repo_id=repo_id),
-            "unreachable",
-        )
+        return _unreachable(repo_id, filename)
     reason = " ".join(f"{type(error).__name__}: {error}".split())
     return HubError(f"cannot download {where} from {host}: {reason:.300}")
 
@@ -221,12 +278,27 @@ def download(repo_id: str, filename: str, **hub_kwargs: Any) -> Path:
     """
     from huggingface_hub import hf_hub_download
 
+    asked = bool(hub_kwargs.get("local_files_only"))
+    unreachable = not asked and not is_offline() and not endpoint_reachable()
     try:
-        return Path(hf_hub_download(repo_id, filename, **hub_kwargs))
+        return Path(
+            hf_hub_download(
+                repo_id, filename, **{**hub_kwargs, "local_files_only": asked or unreachable}
+            )
+        )
     except Exception as error:
-        raise translate(
-            error, repo_id, filename, bool(hub_kwargs.get("local_files_only"))
-        ) from None
+        if unreachable:
+            raise _unreachable(repo_id, filename) from None
+        raise translate(error, repo_id, filename, asked) from None
+
+
+def _unreachable(repo_id: str, filename: Optional[str] = None) -> HubError:
+    where = f"'{repo_id}'" + (f" ({filename})" if filename else "")
+    return HubError(
+        f"cannot reach {endpoint()} for {where} and the local Hugging Face cache has no copy: "
+        "check the connection (or HF_ENDPOINT), or " + OFFLINE_HINT.format(repo_id=repo_id),
+        "unreachable",
+    )
 
 
 @contextlib.contextmanager

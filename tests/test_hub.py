@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import huggingface_hub.constants
 import pytest
@@ -136,6 +137,28 @@ def test_unreachable_endpoint(monkeypatch, tmp_path):
         lambda: FocalCodec.from_pretrained("someone/tiny", cache_dir=str(tmp_path))
     )
     assert f"cannot reach {url}" in message and "HF_ENDPOINT" in message
+
+
+def test_unreachable_endpoint_fails_at_once(monkeypatch, tmp_path):
+    """A machine without network: the metric models and the codec go straight to the
+    cache and fail in one line, instead of huggingface_hub's retries with back-off
+    (tens of seconds per file)."""
+    pytest.importorskip("transformers")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    point_at(monkeypatch, url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    sleeps = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)  # huggingface_hub's back-off
+    with pytest.raises(models.MetricUnavailable, match=f"cannot reach {url}"):
+        models.SpeakerSimilarity(16000, source="someone/tiny")
+    message = one_line_error(
+        lambda: FocalCodec.from_pretrained("someone/other", cache_dir=str(tmp_path))
+    )
+    assert f"cannot reach {url}" in message
+    assert not sleeps  # no request was retried: none was sent
 
 
 def run_python(code: str, env: dict) -> subprocess.CompletedProcess:

@@ -33,7 +33,7 @@ import torchaudio
 from speechbrain.utils.metric_stats import ErrorRateStats, MetricStats
 from torch import Tensor
 
-from speechbrain_focalcodec.hub import hub_errors, is_offline
+from speechbrain_focalcodec.hub import cache_only, hub_errors, is_offline
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 
 __all__ = [
@@ -54,10 +54,11 @@ class MetricUnavailable(RuntimeError):
     """The model behind a metric can be neither downloaded nor found in the cache."""
 
 
-def _from_hub(load: Callable[[], Any], source: str, name: str) -> Any:
-    """Runs a ``from_pretrained`` of ``source``, its failure a one-line ``MetricUnavailable``."""
+def _from_hub(load: Callable[..., Any], source: str, name: str) -> Any:
+    """Runs a ``from_pretrained`` of ``source`` (given ``local_files_only``), its failure a
+    one-line ``MetricUnavailable``; an unreachable endpoint goes straight to the cache."""
     with hub_errors(source, MetricUnavailable, f"{name} cannot be loaded: "):
-        return load()
+        return load(local_files_only=cache_only())
 
 
 def _trim(sig: Tensor, lens: Optional[Tensor]) -> List[Tensor]:
@@ -267,7 +268,7 @@ class SpeakerSimilarity(MetricStats):
                     "Speaker similarity needs `pip install transformers`"
                 ) from None
             model = _from_hub(
-                lambda: AutoModelForAudioXVector.from_pretrained(source),
+                lambda **kwargs: AutoModelForAudioXVector.from_pretrained(source, **kwargs),
                 source,
                 "Speaker similarity model",
             )
@@ -328,10 +329,12 @@ class DWER(MetricStats):
         except ImportError:
             raise MetricUnavailable("dWER needs `pip install transformers`") from None
         self.processor = _from_hub(
-            lambda: WhisperProcessor.from_pretrained(source), source, "Whisper"
+            lambda **kwargs: WhisperProcessor.from_pretrained(source, **kwargs), source, "Whisper"
         )
         self.model = _from_hub(
-            lambda: WhisperForConditionalGeneration.from_pretrained(source), source, "Whisper"
+            lambda **kwargs: WhisperForConditionalGeneration.from_pretrained(source, **kwargs),
+            source,
+            "Whisper",
         )
         self.wer = ErrorRateStats()
 
