@@ -242,7 +242,8 @@ def translate(
             "or pass a local directory instead",
             "server_error",
         )
-    if local_files_only or is_offline() or "OfflineModeIsEnabled" in names:
+    offline = local_files_only or is_offline()
+    if (offline and is_download_failure(error)) or "OfflineModeIsEnabled" in names:
         return HubError(
             f"{where} is not in the local Hugging Face cache and downloads are off "
             f"(HF_HUB_OFFLINE=1 or local_files_only=True): " + OFFLINE_HINT.format(repo_id=repo_id),

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from speechbrain_focalcodec import FocalCodec
+from speechbrain_focalcodec import hub as hub_module
 from speechbrain_focalcodec.checkpoints import CheckpointError
 from speechbrain_focalcodec.evaluation import models
 from speechbrain_focalcodec.training import encoder as encoder_module
@@ -224,3 +225,15 @@ def test_recipe_encoder_fetch(hub, monkeypatch, tmp_path):
     message = str(error.value)
     assert "downloads are off" in message and "--encoder_source" in message
     assert "\n" not in message
+
+
+def test_offline_errors_of_other_causes_keep_their_cause():
+    """Offline, only a download failure reads "not in the cache": a permission error (or a
+    full disk, a bug) says what it is."""
+    error = hub_module.translate(
+        PermissionError(13, "Permission denied", "/cache/x.lock"),
+        "a/b",
+        "config.json",
+        local_files_only=True,
+    )
+    assert "Permission denied" in str(error) and "not in the local" not in str(error)
