@@ -26,6 +26,7 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import operator
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -274,6 +275,8 @@ class _StreamBase:
 
     def _indices(self, slots: Slots) -> List[int]:
         """Slot indices from an index, indices or a bool mask; clear errors otherwise."""
+        if not isinstance(slots, (Tensor, list, tuple, range, int)) and hasattr(slots, "__array__"):
+            slots = torch.as_tensor(slots)  # NumPy arrays and scalars
         if isinstance(slots, Tensor):
             if slots.dtype == torch.bool:
                 slots = slots.reshape(-1).tolist()
@@ -294,12 +297,15 @@ class _StreamBase:
                     f"a bool mask of `slots` must have {self.batch_size} values, got {len(slots)}"
                 )
             return [index for index, item in enumerate(slots) if item]
+        indices = []
         for index in slots:
-            if isinstance(index, bool) or not isinstance(index, int):
+            if isinstance(index, bool) or not hasattr(index, "__index__"):
                 raise TypeError(f"`slots` must be indices or a bool mask, got {slots!r}")
+            index = operator.index(index)
             if not 0 <= index < self.batch_size:
                 raise IndexError(f"stream index {index} out of range [0, {self.batch_size})")
-        return sorted(set(slots))
+            indices.append(index)
+        return sorted(set(indices))
 
     def warmup(self, chunks: int = 3) -> "_StreamBase":
         """Runs chunks of silence through a scratch state, leaving the streams as they are.

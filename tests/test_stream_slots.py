@@ -2,6 +2,7 @@
 follow their codec to another dtype, no device reads in a step, and one
 definition of each block for streaming and offline processing."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -80,6 +81,17 @@ def test_reset_slot_errors(codec):
         enc.reset(0.5)
     with pytest.raises(TypeError, match="indices or a bool mask"):
         enc.reset(True)
+
+
+def test_reset_takes_numpy_indices_and_masks(codec):
+    """Slots from NumPy (``np.where``, ``np.int64``, bool arrays) are indices like any."""
+    enc = codec.stream_encoder(3)
+    assert enc._indices(np.int64(1)) == [1]
+    assert enc._indices(np.where(np.array([0, 5, 7]) > 1)[0]) == [1, 2]
+    assert enc._indices(np.array([True, False, True])) == [0, 2]
+    assert enc._indices([np.int32(2), 0]) == [0, 2]
+    with pytest.raises(TypeError, match="indices or a bool mask"):
+        enc.reset(np.float64(0.5))
 
 
 def test_warmup_leaves_streams_fresh(codec, speech):

@@ -115,5 +115,9 @@ def on_main(
         raise error
     kind, cls, message = failure
     if kind == "user":
-        raise (error_class or cls)(message)
+        try:  # classes whose constructor takes more than a message fall back below
+            rebuilt = (error_class or cls)(message)
+        except Exception:
+            rebuilt = (error_class or RuntimeError)(message)
+        raise rebuilt
     raise MainProcessFailed(f"the main process failed ({cls}: {message})")

@@ -480,3 +480,19 @@ def test_debug_run_resumed_after_its_epochs_trains_no_more(monkeypatch):
     brain.debug = False
     brain.fit(range(1, 4), None)
     assert seen == [[], [1, 2], [1, 2, 3]]
+
+
+def test_other_processes_rebuild_any_user_error(monkeypatch):
+    """On a process other than the main one, the main process's user error is raised
+    again from its message, also for classes whose constructor wants more than one
+    argument (they come back as RuntimeError with the same message)."""
+    from speechbrain_focalcodec.training import distributed
+
+    failure = ("user", UnicodeDecodeError, "'utf-8' codec can't decode byte 0xff")
+    monkeypatch.setattr(distributed, "if_main_process", lambda: False)
+    monkeypatch.setattr(distributed, "ddp_broadcast", lambda value, src=0: (None, failure))
+    with pytest.raises(RuntimeError, match="can't decode byte 0xff"):
+        distributed.on_main(lambda: None, user_errors=(UnicodeDecodeError,))
+    failure = ("user", ValueError, "bad value")
+    with pytest.raises(ValueError, match="bad value"):
+        distributed.on_main(lambda: None, user_errors=(ValueError,))
