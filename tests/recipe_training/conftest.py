@@ -11,11 +11,14 @@ like a user's.
 import importlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import pytest
 
@@ -115,3 +118,52 @@ def run(command: Sequence[str], timeout: float = 300) -> subprocess.CompletedPro
             f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return result
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (for torchrun's rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def intra_epoch_step(save_folder: Path) -> int:
+    """Optimizer step of the newest complete intra-epoch checkpoint (0 if none)."""
+    steps = [0]
+    for meta in save_folder.glob("CKPT+*/CKPT.yaml"):
+        brain = meta.parent / "brain.ckpt"
+        if "end-of-epoch: false" in meta.read_text() and brain.exists():
+            text = brain.read_text()
+            steps += [
+                int(line.split(":")[1]) for line in text.splitlines() if "optimizer_step" in line
+            ]
+    return max(steps)
+
+
+def kill_and_resume(command: Sequence[str], save_folder: Path, steps: int = 8) -> Tuple[str, int]:
+    """Runs ``command``, SIGKILLs it once an intra-epoch checkpoint of ``steps`` optimizer
+    steps exists, reruns it to the end; returns the rerun's output and the killed step
+    (the rerun must say it resumed from a step at least as late)."""
+    process = subprocess.Popen(
+        list(command),
+        env=recipe_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    while intra_epoch_step(save_folder) < steps and process.poll() is None:
+        assert time.monotonic() < deadline, "no intra-epoch checkpoint was written"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    killed_at = intra_epoch_step(save_folder)
+    result = run(command)
+    out = result.stdout + result.stderr
+    assert "Resumed from the last checkpoint" in out
+    resumed_step = int(
+        out.split("Resumed from the last checkpoint")[1].split("optimizer step ")[1].split()[0]
+    )
+    assert resumed_step >= killed_at
+    return out, killed_at

@@ -12,11 +12,8 @@ re-running the same command, and the bundled demo.
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -38,7 +35,13 @@ from speechbrain_focalcodec.training.stream_export import export_stream_codec
 from speechbrain_focalcodec.training.stream_export import main as export_main
 from speechbrain_focalcodec.training.train_log import read_train_log
 from tests.conftest import ROOT
-from tests.recipe_training.conftest import SPLIT_ARGS, recipe_env, run
+from tests.recipe_training.conftest import (
+    SPLIT_ARGS,
+    free_port,
+    kill_and_resume,
+    recipe_env,
+    run,
+)
 
 STREAM = ROOT / "recipes" / "LibriTTS" / "focalcodec-stream"
 DEBUG = ["--debug", "--debug_persistently"]
@@ -236,12 +239,6 @@ def test_export_command_refuses_stages_of_different_teachers(stages, tmp_path):
     assert (tmp_path / "again" / "model.safetensors").is_file() and codec.causal
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["wavlm", "joint"])
 def test_ddp_two_processes_gloo(stages, audio_folder, tmp_path, stage):
@@ -266,27 +263,13 @@ def test_ddp_two_processes_gloo(stages, audio_folder, tmp_path, stage):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",
     ]
     result = run(torchrun + command[1:])
     # 6 training utterances, 2 per batch: 3 steps for one process, 2 when split over two.
     assert _epochs(output)[0]["meta"]["steps"] == 2.0
     assert "Traceback" not in result.stderr
     assert len(list((output / "save").glob("CKPT+*"))) == 1
-
-
-def _intra_epoch_step(save_folder: Path) -> int:
-    """Optimizer step of the newest complete intra-epoch checkpoint (0 if none)."""
-    steps = [0]
-    for meta in save_folder.glob("CKPT+*/CKPT.yaml"):
-        brain = meta.parent / "brain.ckpt"
-        if "end-of-epoch: false" in meta.read_text() and brain.exists():
-            steps += [
-                int(line.split(":")[1])
-                for line in brain.read_text().splitlines()
-                if "optimizer_step" in line
-            ]
-    return max(steps)
 
 
 @pytest.mark.slow
@@ -303,29 +286,7 @@ def test_killed_stage_resumes_when_rerun(stages, audio_folder, tmp_path):
         "--train_batch_size=1",
         encoder=stages["posemb"].parent / "encoder",
     )
-    process = subprocess.Popen(
-        command,
-        env=recipe_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 240
-    while _intra_epoch_step(output / "save") < 8 and process.poll() is None:
-        assert time.monotonic() < deadline, "no intra-epoch checkpoint was written"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
-    killed_at = _intra_epoch_step(output / "save")
-
-    result = run(command)
-    out = result.stdout + result.stderr
-    assert "Resumed from the last checkpoint" in out
-    resumed_step = int(
-        out.split("Resumed from the last checkpoint")[1].split("optimizer step ")[1].split()[0]
-    )
-    assert resumed_step >= killed_at
+    kill_and_resume(command, output / "save")
     epochs = _epochs(output)
     # Every epoch logged once; 6 utterances x 2 epochs, none lost or repeated.
     assert [r["meta"]["epoch"] for r in epochs] == [1.0, 2.0]

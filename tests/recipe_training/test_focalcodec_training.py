@@ -7,13 +7,9 @@ re-running the same command; the exported codec loaded through both APIs.
 """
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +19,14 @@ from speechbrain.utils.checkpoints import Checkpointer
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.inference import FocalCodecInterface
-from tests.recipe_training.conftest import RECIPE, recipe_env, run, train_command
+from tests.recipe_training.conftest import (
+    RECIPE,
+    free_port,
+    kill_and_resume,
+    recipe_env,
+    run,
+    train_command,
+)
 
 METRICS = "[utmos,dwer,speaker_similarity]"
 
@@ -142,12 +145,6 @@ def test_export_refuses_stages_with_different_encoders(recipe, demo, tmp_path):
     assert recipe.export.main([str(output / "stage1"), str(tmp_path), str(tmp_path / "c")]) == 1
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "yaml, extra",
@@ -174,7 +171,7 @@ def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml, extra):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        f"--master_port={_free_port()}",
+        f"--master_port={free_port()}",
     ]
     result = run(torchrun + command[1:])
     # 6 training utterances, 2 per batch: 3 steps for one process, 2 when split over two.
@@ -186,19 +183,6 @@ def test_ddp_two_processes_gloo(recipe, audio_folder, tmp_path, yaml, extra):
     # The process group is destroyed at exit: no C++ abort while tearing gloo down.
     assert "terminate called" not in result.stderr
     assert len(list((output / "save").glob("CKPT+*"))) == 1
-
-
-def _intra_epoch_step(save_folder: Path) -> int:
-    """Optimizer step of the newest complete intra-epoch checkpoint (0 if none)."""
-    steps = [0]
-    for meta in save_folder.glob("CKPT+*/CKPT.yaml"):
-        brain = meta.parent / "brain.ckpt"
-        if "end-of-epoch: false" in meta.read_text() and brain.exists():
-            text = brain.read_text()
-            steps += [
-                int(line.split(":")[1]) for line in text.splitlines() if "optimizer_step" in line
-            ]
-    return max(steps)
 
 
 @pytest.mark.slow
@@ -213,29 +197,7 @@ def test_killed_run_resumes_when_rerun(recipe, audio_folder, tmp_path):
         "--dynamic_batching=False",
         "--train_batch_size=1",
     )
-    process = subprocess.Popen(
-        command,
-        env=recipe_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 240
-    while _intra_epoch_step(output / "save") < 8 and process.poll() is None:
-        assert time.monotonic() < deadline, "no intra-epoch checkpoint was written"
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
-    killed_at = _intra_epoch_step(output / "save")
-
-    result = run(command)
-    out = result.stdout + result.stderr
-    assert "Resumed from the last checkpoint" in out
-    resumed_step = int(
-        out.split("Resumed from the last checkpoint")[1].split("optimizer step ")[1].split()[0]
-    )
-    assert resumed_step >= killed_at
+    kill_and_resume(command, output / "save")
     records = [r for r in _records(recipe, output) if "valid" in r]
     # Every epoch logged once; 6 utterances x 2 epochs, none lost or repeated.
     assert [r["meta"]["epoch"] for r in records] == [1.0, 2.0]
