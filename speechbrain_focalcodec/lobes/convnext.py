@@ -12,9 +12,9 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear, linear
-from speechbrain_focalcodec.ops.padding import zero_padding
+from speechbrain_focalcodec.ops.padding import lens_to_counts, num_frames_to_lens, zero_padding
 
-__all__ = ["ConvNeXtBackbone", "ConvNeXtBlock"]
+__all__ = ["ConvNeXtBackbone", "ConvNeXtBlock", "ConvNeXtDecoder"]
 
 
 class ConvNeXtBlock(nn.Module):
@@ -256,3 +256,72 @@ class ConvNeXtBackbone(nn.Module):
             h, contexts = layer.step(h, lefts[i * count : (i + 1) * count], fresh, num_frames)
             new_contexts += contexts
         return self.output_norm(h), new_contexts
+
+
+class ConvNeXtDecoder(nn.Module):
+    """Base of the decoders made of a ``ConvNeXtBackbone`` and a waveform head (Vocos,
+    WaveNeXt): the offline synthesis and the causal ``step`` written once.
+
+    A subclass sets ``backbone``, ``head`` (frames ``[batch, time, dim]`` -> waveform
+    ``[batch, time * upsample_factor]``) and ``upsample_factor``; ``_head`` passes the
+    valid frame counts to heads that use them.
+    """
+
+    backbone: ConvNeXtBackbone
+    head: nn.Module
+    upsample_factor: int
+
+    def _head(self, h: Tensor, num_frames: Optional[Tensor]) -> Tensor:
+        return self.head(h)
+
+    def forward(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Synthesizes waveforms.
+
+        Arguments
+        ---------
+        feats : torch.Tensor
+            Features, shape ``[batch, time, input_dim]``.
+        lens : torch.Tensor, optional
+            Relative lengths, shape ``[batch]``.
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Shape ``[batch, time * upsample_factor]``; zero past each item's end.
+        lens : torch.Tensor
+            Relative lengths of ``sig`` (unchanged).
+        """
+        num_frames = lens_to_counts(lens, feats.shape[1])
+        sig = self._head(self.backbone(feats, num_frames), num_frames)
+        if num_frames is not None:
+            sig = zero_padding(sig, num_frames * self.upsample_factor)
+        return sig, num_frames_to_lens(num_frames, feats.shape[1], feats.shape[0], sig.device)
+
+    def context_shapes(self) -> List[Tuple[int, int]]:
+        """``(frames, channels)`` of the left contexts of a causal decoder."""
+        return self.backbone.context_shapes()
+
+    def step(
+        self, feats: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Tensor]]:
+        """Synthesizes the frames that follow the given left contexts (causal).
+
+        Arguments
+        ---------
+        feats : torch.Tensor
+            Features, shape ``[batch, time, input_dim]``.
+        contexts : list of torch.Tensor, optional
+            Left contexts of the backbone's convolutions (see
+            ``context_shapes``); None at the start.
+        fresh : bool or torch.Tensor
+            Streams that start with ``feats`` (see ``causal.left_context``).
+
+        Returns
+        -------
+        sig : torch.Tensor
+            Shape ``[batch, time * upsample_factor]``.
+        contexts : list of torch.Tensor
+            Left contexts for the frames that follow.
+        """
+        h, contexts = self.backbone.step(feats, contexts, fresh)
+        return self._head(h, None), contexts

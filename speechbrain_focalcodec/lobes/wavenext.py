@@ -8,19 +8,13 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import List, Optional, Tuple
+from typing import Optional
 
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.causal import Fresh
 from speechbrain_focalcodec.lobes.config import records_config
-from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone
+from speechbrain_focalcodec.lobes.convnext import ConvNeXtBackbone, ConvNeXtDecoder
 from speechbrain_focalcodec.ops.linear import Linear
-from speechbrain_focalcodec.ops.padding import (
-    lens_to_counts,
-    num_frames_to_lens,
-    zero_padding,
-)
 
 __all__ = ["WaveNeXt", "WaveNeXtHead"]
 
@@ -62,7 +56,7 @@ class WaveNeXtHead(nn.Module):
         return self.proj(x).flatten(start_dim=1).clamp(min=-1.0, max=1.0)
 
 
-class WaveNeXt(nn.Module):
+class WaveNeXt(ConvNeXtDecoder):
     """WaveNeXt decoder: ConvNeXt backbone (zero-padded when causal) and linear head.
 
     Arguments
@@ -119,55 +113,3 @@ class WaveNeXt(nn.Module):
             pad_mode="constant",
         )
         self.head = WaveNeXtHead(dim, hop_length)
-
-    def forward(self, feats: Tensor, lens: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """Synthesizes waveforms.
-
-        Arguments
-        ---------
-        feats : torch.Tensor
-            Features, shape ``[batch, time, input_dim]``.
-        lens : torch.Tensor, optional
-            Relative lengths, shape ``[batch]``.
-
-        Returns
-        -------
-        sig : torch.Tensor
-            Shape ``[batch, time * hop_length]``; zero past each item's end.
-        lens : torch.Tensor
-            Relative lengths of ``sig`` (unchanged).
-        """
-        num_frames = lens_to_counts(lens, feats.shape[1])
-        sig = self.head(self.backbone(feats, num_frames))
-        if num_frames is not None:
-            sig = zero_padding(sig, num_frames * self.upsample_factor)
-        return sig, num_frames_to_lens(num_frames, feats.shape[1], feats.shape[0], sig.device)
-
-    def context_shapes(self) -> List[Tuple[int, int]]:
-        """``(frames, channels)`` of the left contexts of a causal decoder."""
-        return self.backbone.context_shapes()
-
-    def step(
-        self, feats: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
-        """Synthesizes the frames that follow the given left contexts (causal).
-
-        Arguments
-        ---------
-        feats : torch.Tensor
-            Features, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
-            Left contexts of the backbone's convolutions (see
-            ``context_shapes``); None at the start.
-        fresh : bool or torch.Tensor
-            Streams that start with ``feats`` (see ``causal.left_context``).
-
-        Returns
-        -------
-        sig : torch.Tensor
-            Shape ``[batch, time * hop_length]``.
-        contexts : list of torch.Tensor
-            Left contexts for the frames that follow.
-        """
-        h, contexts = self.backbone.step(feats, contexts, fresh)
-        return self.head(h), contexts
