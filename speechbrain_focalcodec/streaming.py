@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.causal import Fresh
+from speechbrain_focalcodec.lobes.history import History
 from speechbrain_focalcodec.lobes.streaming import (
     CompressorStream,
     DecoderStream,
@@ -45,6 +46,8 @@ from speechbrain_focalcodec.ops.weight_cache import WeightStore, kept_weights
 __all__ = ["DecoderStep", "EncoderStep", "StreamDecoder", "StreamEncoder"]
 
 State = List[Tensor]
+# The state of a stream object: contexts and caches held in ``History`` buffers.
+HeldState = List[Union[Tensor, History]]
 
 
 def _check_causal(codec: nn.Module) -> None:
@@ -233,7 +236,7 @@ class _StreamBase:
         self.step = step
         self.batch_size = batch_size
         self._unit = unit
-        self.state = step.initial_state(batch_size)
+        self.state = self._hold(step.initial_state(batch_size))
         # Derived copies of the weights (backend layouts) for the few-frame products of
         # a chunk, kept while the stream lives; ``reset()`` drops them (call it after
         # editing the codec's weights in place through ``.data``).
@@ -267,11 +270,29 @@ class _StreamBase:
             fresh[index] = True
         self._fresh = True if all(fresh) else fresh
         rows = torch.tensor(indices, device=self.state[0].device)
-        self.state = [tensor.index_fill(0, rows, 0) for tensor in self.state]
+        for item in self.state:
+            if isinstance(item, History):
+                item.frames.index_fill_(0, rows, 0)
+        self.state[0] = self.state[0].index_fill(0, rows, 0)
 
     def _restart(self) -> None:
-        self.state = self.step.initial_state(self.batch_size, self.state[0].device)
+        self.state = self._hold(self.step.initial_state(self.batch_size, self.state[0].device))
         self._fresh = True
+
+    def _hold(self, state: State) -> HeldState:
+        """``state`` with every left context and attention cache in a ``History``:
+        the step then appends each chunk's frames in place instead of copying
+        the contexts and caches into new tensors (see ``lobes/history.py``)."""
+        held: HeldState = []
+        for name, tensor in zip(self.step.state_names(), state):
+            kind = name.split(".")[1]
+            if kind in ("keys", "values"):  # [batch, heads, frames, head_dim]
+                held.append(History(tensor, dim=2))
+            elif kind == "context":  # [batch, frames, channels]
+                held.append(History(tensor, dim=1))
+            else:
+                held.append(tensor)
+        return held
 
     def _indices(self, slots: Slots) -> List[int]:
         """Slot indices from an index, indices or a bool mask; clear errors otherwise."""
@@ -326,7 +347,7 @@ class _StreamBase:
         stream : the stream itself, warmed up
         """
         device, _ = self.step.placement()
-        state = self.step.initial_state(self.batch_size, device)
+        state = self._hold(self.step.initial_state(self.batch_size, device))
         x = self._silence(device)
         mixed = torch.arange(self.batch_size, device=device) % 2 == 0
         with torch.no_grad(), kept_weights(self.weights):
@@ -338,13 +359,10 @@ class _StreamBase:
     def _follow_codec(self) -> torch.device:
         """Moves the state to the codec's device and dtype if the codec moved."""
         device, dtype = self.step.placement()
-        floats = [tensor for tensor in self.state if tensor.is_floating_point()]
-        moved = self.state[0].device != device or any(t.dtype != dtype for t in floats[:1])
-        if moved:
-            self.state = [
-                tensor.to(device, dtype) if tensor.is_floating_point() else tensor.to(device)
-                for tensor in self.state
-            ]
+        self.state = [
+            item.to(device, dtype) if isinstance(item, History) else item.to(device)
+            for item in self.state
+        ]
         return device
 
     def _run(self, x: Tensor, final: bool) -> Tensor:

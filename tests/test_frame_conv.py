@@ -38,7 +38,7 @@ def test_conv_frames_matches_conv1d(channels, output_dim, kernel_size, groups, f
 
 
 def test_conv_frames_paths(monkeypatch):
-    """Frame by frame, window products and the primitive agree, with padding."""
+    """Window products and the primitive agree, with padding."""
     torch.manual_seed(0)
     x = torch.randn(2, 30, 16)
     for groups, output_dim in ((16, 16), (4, 8), (1, 8)):
@@ -46,32 +46,30 @@ def test_conv_frames_paths(monkeypatch):
         with torch.no_grad():
             expected = _reference(x, conv)
             results = []
-            monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
-            for few, budget in ((64, 2**22), (0, 2**22), (0, 0)):
-                monkeypatch.setattr(frame_conv, "FEW_FRAMES", few)
+            for small, budget in ((2**16, 2**22), (0, 2**22), (0, 0)):
+                monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", small)
                 monkeypatch.setattr(frame_conv, "WINDOWS_BUDGET", budget)
                 results.append(conv_frames(x, conv.weight, conv.bias, conv.padding, groups))
         for got in results:
             assert torch.allclose(got, expected, atol=1e-5)
 
 
-def test_depthwise_frames_kernel_follows_the_weight(monkeypatch):
-    """The ``[kernel, channels]`` copy kept for inference follows in-place updates."""
-    monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
-    torch.manual_seed(0)
-    conv = torch.nn.Conv1d(8, 8, 6, groups=8)
-    x = torch.randn(1, 9, 8)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_long_depthwise_window_of_a_strided_view(batch):
+    """The long causal window of a chunk, read from a view of a larger buffer
+    (a stream's ``History``): the primitive, equal to ``conv1d``."""
+    torch.manual_seed(batch)
+    conv = torch.nn.Conv1d(64, 64, 512, groups=64)
+    buffer = torch.randn(batch, 1100, 64)
+    x = buffer[:, 37 : 37 + 515]
     with torch.inference_mode():
-        first = conv_frames(x, conv.weight, conv.bias, groups=8)
-    with torch.no_grad():
-        conv.weight.mul_(2.0)
-    with torch.inference_mode():
-        second = conv_frames(x, conv.weight, conv.bias, groups=8)
-    assert torch.allclose(second - conv.bias, 2.0 * (first - conv.bias), atol=1e-5)
-    assert torch.allclose(second, _reference(x, conv).detach(), atol=1e-5)
+        got = conv_frames(x, conv.weight, conv.bias, groups=64)
+        expected = _reference(x.contiguous(), conv)
+    assert got.shape == (batch, 4, 64) and got.is_contiguous()
+    assert torch.allclose(got, expected, atol=1e-5)
 
 
-def test_depthwise_frames_gradient_matches_conv1d(monkeypatch):
+def test_depthwise_primitive_gradient_matches_conv1d(monkeypatch):
     monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(8, 8, 6, groups=8)
@@ -131,3 +129,32 @@ def test_fast_codec_converts_dense_convolutions(speech):
         rec = fast.toks_to_sig(toks)
     assert token_agreement(streamed, toks) > 0.9
     assert rec.dtype == torch.float32 and bool(torch.isfinite(rec).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("groups", [64, 4])
+def test_kept_convolution_weight(dtype, groups, monkeypatch):
+    """Inside a ``kept_weights`` block the primitive's reordered weight is kept
+    (one per weight, replaced when the input shape changes): the same results,
+    for views of a larger buffer too, and in both precisions."""
+    from speechbrain_focalcodec.ops.weight_cache import WeightStore, kept_weights
+
+    monkeypatch.setattr(frame_conv, "SMALL_WINDOWS", 0)  # the primitive
+    monkeypatch.setattr(frame_conv, "WINDOWS_BUDGET", 0)
+    torch.manual_seed(groups)
+    conv = torch.nn.Conv1d(64, 64, 40, groups=groups).to(dtype)
+    store = WeightStore()
+    buffer = torch.randn(3, 200, 64)
+    for x in (buffer[:, 10:53], buffer[:1, 10:53], buffer[:, 5:60].contiguous()):
+        with torch.inference_mode():
+            expected = conv_frames(x, conv.weight, conv.bias, groups=groups)
+            with kept_weights(store):
+                got = conv_frames(x, conv.weight, conv.bias, groups=groups)
+                again = conv_frames(x, conv.weight, conv.bias, groups=groups)
+        assert got.dtype == torch.float32 and len(store) == 1
+        assert torch.equal(got, again)
+        assert torch.allclose(got, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
+    with torch.enable_grad(), kept_weights(store):  # gradients: the standard primitive
+        x = buffer[:, 10:53].clone().requires_grad_()
+        conv_frames(x, conv.weight.float(), conv.bias.float(), groups=groups).sum().backward()
+    assert x.grad is not None

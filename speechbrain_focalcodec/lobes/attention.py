@@ -15,8 +15,9 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
+from speechbrain_focalcodec.lobes.causal import Context, Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
+from speechbrain_focalcodec.lobes.history import History
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import padding_mask, zero_padding
@@ -171,9 +172,9 @@ class GatedRelativeAttention(nn.Module):
         x: Tensor,
         position_bias: Tensor,
         mask: Optional[Tensor] = None,
-        keys: Optional[Tensor] = None,
-        values: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, Tensor, Tensor]:
+        keys: Optional[Context] = None,
+        values: Optional[Context] = None,
+    ) -> Tuple[Tensor, Context, Context]:
         """Attends over cached keys and values of earlier frames and ``x`` itself
         (the only definition of the attention: ``forward`` has no cache).
 
@@ -207,9 +208,14 @@ class GatedRelativeAttention(nn.Module):
             .view(batch, time, 3, self.num_heads, self.head_dim)
             .permute(2, 0, 3, 1, 4)
         )
-        if keys is not None and values is not None:
-            key = torch.cat([keys, key], dim=2)
-            value = torch.cat([values, value], dim=2)
+        if isinstance(keys, History) and isinstance(values, History):
+            key, value = keys.extend(key), values.extend(value)
+            new_keys, new_values = keys, values
+        else:
+            if keys is not None and values is not None:
+                key = torch.cat([keys, key], dim=2)
+                value = torch.cat([values, value], dim=2)
+            new_keys, new_values = key, value
         gates = self.gru_rel_pos_linear(heads).view(batch, self.num_heads, time, 2, 4)
         gate_a, gate_b = gates.sum(dim=-1).sigmoid().chunk(2, dim=-1)
         gate = gate_a * (gate_b * self.gru_rel_pos_const - 1.0) + 2.0
@@ -223,7 +229,8 @@ class GatedRelativeAttention(nn.Module):
             attn_mask=bias.to(query.dtype),
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out_proj(output.transpose(1, 2).reshape(batch, time, dim)), key, value
+        y = self.out_proj(output.transpose(1, 2).reshape(batch, time, dim))
+        return y, new_keys, new_values
 
 
 class TransformerLayer(nn.Module):
@@ -279,9 +286,9 @@ class TransformerLayer(nn.Module):
         x: Tensor,
         position_bias: Tensor,
         mask: Optional[Tensor] = None,
-        keys: Optional[Tensor] = None,
-        values: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, Tensor, Tensor]:
+        keys: Optional[Context] = None,
+        values: Optional[Context] = None,
+    ) -> Tuple[Tensor, Context, Context]:
         """Applies the layer after cached keys and values (see
         ``GatedRelativeAttention.step``).
 
@@ -371,8 +378,8 @@ class ConvPositionalEmbedding(nn.Module):
         return [(pad, self.conv.in_channels)] if self.causal and pad else []
 
     def step(
-        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
+        self, x: Tensor, contexts: Optional[List[Context]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Context]]:
         """Computes the embedding after the given left context (causal only).
 
         Arguments
@@ -547,12 +554,12 @@ class TransformerEncoder(nn.Module):
     def step(
         self,
         x: Tensor,
-        contexts: Optional[List[Tensor]] = None,
-        caches: Optional[List[Tensor]] = None,
+        contexts: Optional[List[Context]] = None,
+        caches: Optional[List[Context]] = None,
         seen: Optional[Tensor] = None,
         fresh: Fresh = False,
         num_frames: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    ) -> Tuple[Tensor, List[Context], List[Context]]:
         """Encodes the frames that follow the given state (the only definition
         of the encoder: ``forward`` is the step from the start, without cache).
 
@@ -595,12 +602,14 @@ class TransformerEncoder(nn.Module):
         cache_size = 0 if caches is None else self.cache_size
         position_bias = self.relative_embedding(time, cache_size + time, cache_size)
         mask = self.attention_mask(time, num_frames, x.device, cache_size, seen)
-        new_caches: List[Tensor] = []
+        new_caches: List[Context] = []
         for i, layer in enumerate(self.layers):
             if caches is None:
                 x = layer(x, position_bias, mask)
                 continue
             x, keys, values = layer.step(x, position_bias, mask, caches[2 * i], caches[2 * i + 1])
-            start = keys.shape[2] - cache_size
-            new_caches += [keys[:, :, start:], values[:, :, start:]]
+            if not isinstance(keys, History):
+                start = keys.shape[2] - cache_size
+                keys, values = keys[:, :, start:], values[:, :, start:]
+            new_caches += [keys, values]
         return x, contexts, new_caches

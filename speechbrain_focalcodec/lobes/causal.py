@@ -16,20 +16,24 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CausalConvolution", "Fresh", "left_context", "take_contexts"]
+from speechbrain_focalcodec.lobes.history import History
+
+__all__ = ["CausalConvolution", "Context", "Fresh", "left_context", "take_contexts"]
 
 # Which streams start with the current chunk: one value for all of them
 # (known on the host, no device read), or a ``[batch]`` bool tensor.
 Fresh = Union[bool, Tensor]
+# A left context: the frames themselves, or a ``History`` updated in place.
+Context = Union[Tensor, History]
 
 
 def left_context(
     x: Tensor,
     pad: int,
     mode: str = "replicate",
-    context: Optional[Tensor] = None,
+    context: Optional[Context] = None,
     fresh: Fresh = False,
-) -> Tuple[Tensor, Tensor]:
+) -> Tuple[Tensor, Context]:
     """Prepends the left context of a causal convolution to channels-last frames.
 
     Arguments
@@ -41,9 +45,10 @@ def left_context(
     mode : str
         Start of a sequence: ``"replicate"`` (copies of its first frame) or
         ``"constant"`` (zeros).
-    context : torch.Tensor, optional
+    context : torch.Tensor or History, optional
         The last ``pad`` frames seen before ``x``, ``[batch, pad, channels]``;
-        None at the start of a sequence.
+        None at the start of a sequence. A ``History`` (see ``history.py``)
+        takes ``x`` in place.
     fresh : bool or torch.Tensor
         With ``context``: True (or True items of a ``[batch]`` bool tensor)
         for streams that start with ``x``, whose context is ignored.
@@ -52,8 +57,9 @@ def left_context(
     -------
     padded : torch.Tensor
         Shape ``[batch, pad + time, channels]``.
-    context : torch.Tensor
-        The context of the frames that follow ``x`` (a view of ``padded``).
+    context : torch.Tensor or History
+        The context of the frames that follow ``x`` (a view of ``padded``),
+        or the given ``History``, advanced.
 
     Example
     -------
@@ -81,15 +87,19 @@ def left_context(
             start = x[:, :1].expand(-1, pad, -1)
         else:
             start = x.new_zeros(x.shape[0], pad, x.shape[2])
-        if isinstance(fresh, bool):
+        if isinstance(context, History):
+            context.replace(start, None if isinstance(fresh, bool) else fresh)
+        elif isinstance(fresh, bool):
             context = start
         else:
             context = torch.where(fresh[:, None, None], start, context)
+    if isinstance(context, History):
+        return context.extend(x), context
     padded = torch.cat([context, x], dim=1)
     return padded, padded[:, padded.shape[1] - pad :]
 
 
-def take_contexts(contexts: Optional[List[Tensor]], count: int) -> List[Optional[Tensor]]:
+def take_contexts(contexts: Optional[List[Context]], count: int) -> List[Optional[Context]]:
     """The first ``count`` contexts, or as many Nones at the start of a sequence.
 
     Arguments
@@ -144,8 +154,8 @@ class CausalConvolution(nn.Module):
         return [(pad, self.context_channels)] if self.causal and pad else []
 
     def step(
-        self, x: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
+        self, x: Tensor, contexts: Optional[List[Context]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Context]]:
         """Applies the causal layer to the frames after the given left context.
 
         Arguments

@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
+from speechbrain_focalcodec.lobes.causal import Context, Fresh, left_context, take_contexts
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear, linear
 from speechbrain_focalcodec.ops.padding import lens_to_counts, num_frames_to_lens, zero_padding
@@ -89,10 +89,10 @@ class ConvNeXtBlock(nn.Module):
     def step(
         self,
         x: Tensor,
-        contexts: Optional[List[Tensor]] = None,
+        contexts: Optional[List[Context]] = None,
         fresh: Fresh = False,
         num_frames: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, List[Tensor]]:
+    ) -> Tuple[Tensor, List[Context]]:
         """Applies the block after the given left context (the only definition
         of the block: ``forward`` is the step from the start).
 
@@ -125,10 +125,10 @@ class ConvNeXtBlock(nn.Module):
 def _pad(
     module: nn.Module,
     x: Tensor,
-    contexts: Optional[List[Tensor]],
+    contexts: Optional[List[Context]],
     fresh: Fresh,
     num_frames: Optional[Tensor],
-) -> Tuple[Tensor, List[Tensor]]:
+) -> Tuple[Tensor, List[Context]]:
     """Input of a block's convolution: left context (causal) or zero padding."""
     if not module.causal:
         return zero_padding(x, num_frames), []
@@ -220,10 +220,10 @@ class ConvNeXtBackbone(nn.Module):
     def step(
         self,
         x: Tensor,
-        contexts: Optional[List[Tensor]] = None,
+        contexts: Optional[List[Context]] = None,
         fresh: Fresh = False,
         num_frames: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, List[Tensor]]:
+    ) -> Tuple[Tensor, List[Context]]:
         """Applies the backbone after the given left contexts.
 
         Arguments
@@ -302,8 +302,8 @@ class ConvNeXtDecoder(nn.Module):
         return self.backbone.context_shapes()
 
     def step(
-        self, feats: Tensor, contexts: Optional[List[Tensor]] = None, fresh: Fresh = False
-    ) -> Tuple[Tensor, List[Tensor]]:
+        self, feats: Tensor, contexts: Optional[List[Context]] = None, fresh: Fresh = False
+    ) -> Tuple[Tensor, List[Context]]:
         """Synthesizes the frames that follow the given left contexts (causal).
 
         Arguments

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.activations import DynamicTanh
-from speechbrain_focalcodec.lobes.causal import Fresh, left_context, take_contexts
+from speechbrain_focalcodec.lobes.causal import Context, Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear
@@ -134,10 +134,10 @@ class FocalModulation(nn.Module):
     def step(
         self,
         x: Tensor,
-        contexts: Optional[List[Tensor]] = None,
+        contexts: Optional[List[Context]] = None,
         fresh: Fresh = False,
         num_frames: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, List[Tensor]]:
+    ) -> Tuple[Tensor, List[Context]]:
         """Modulates the frames that follow the given left contexts (the only
         definition of the layer: ``forward`` is the step from the start).
 
@@ -165,7 +165,7 @@ class FocalModulation(nn.Module):
             [self.dim, self.dim, self.focal_level + 1], dim=-1
         )
         lefts = iter(take_contexts(contexts, self.num_contexts))
-        new_contexts: List[Tensor] = []
+        new_contexts: List[Context] = []
         aggregated = torch.zeros_like(query)
         for level, layer in enumerate(self.layers):
             conv, activation = layer
@@ -298,10 +298,10 @@ class FocalBlock(nn.Module):
     def step(
         self,
         x: Tensor,
-        contexts: Optional[List[Tensor]] = None,
+        contexts: Optional[List[Context]] = None,
         fresh: Fresh = False,
         num_frames: Optional[Tensor] = None,
-    ) -> Tuple[Tensor, List[Tensor]]:
+    ) -> Tuple[Tensor, List[Context]]:
         """Applies the block after the given left contexts (see ``FocalModulation.step``).
 
         Arguments

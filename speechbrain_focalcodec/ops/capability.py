@@ -7,7 +7,7 @@ convolutions of frames) compute the same function as the standard operators
 only when:
 
 * the private oneDNN operators exist and give the standard result on this
-  build of PyTorch (probed once, at import; ``ONEDNN_LINEAR``);
+  build of PyTorch (probed once, at import; ``ONEDNN_LINEAR``, ``ONEDNN_CONV``);
 * they are enabled: by default, unless the environment variable
   ``FOCALCODEC_FAST_KERNELS=0`` is set or the code runs inside
   ``use_fast_kernels(False)``;
@@ -27,7 +27,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["ONEDNN_LINEAR", "fast_kernels", "tracing", "use_fast_kernels"]
+__all__ = ["ONEDNN_CONV", "ONEDNN_LINEAR", "fast_kernels", "tracing", "use_fast_kernels"]
 
 
 def _probe_onednn_linear() -> bool:
@@ -45,7 +45,30 @@ def _probe_onednn_linear() -> bool:
         return False
 
 
+def _probe_onednn_conv() -> bool:
+    """Whether oneDNN's private convolution operators exist and compute ``F.conv2d``
+    with a weight reordered ahead of the call (channels-last frames)."""
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        last = torch.channels_last
+        x = (torch.arange(24.0).view(1, 4, 1, 6) / 8.0).contiguous(memory_format=last)
+        weight = (torch.arange(12.0).view(4, 1, 1, 3) / 4.0).contiguous(memory_format=last)
+        bias = torch.arange(4.0)
+        packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            weight.to_mkldnn(), [0, 1], [1, 1], [1, 1], 4, list(x.shape)
+        )
+        got = torch.ops.mkldnn._convolution_pointwise(
+            x, packed, bias, [0, 1], [1, 1], [1, 1], 4, "none", [], ""
+        )
+        expected = torch.nn.functional.conv2d(x, weight, bias, padding=(0, 1), groups=4)
+        return bool(torch.equal(got, expected))
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+
+
 ONEDNN_LINEAR = _probe_onednn_linear()
+ONEDNN_CONV = _probe_onednn_conv()
 _enabled = os.environ.get("FOCALCODEC_FAST_KERNELS", "1").strip() not in ("0", "false", "no")
 
 

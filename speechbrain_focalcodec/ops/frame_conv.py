@@ -12,12 +12,12 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.ops.capability import fast_kernels, tracing
+from speechbrain_focalcodec.ops.capability import ONEDNN_CONV, fast_kernels, tracing
 from speechbrain_focalcodec.ops.linear import linear
 from speechbrain_focalcodec.ops.weight_cache import active_store
 
@@ -31,12 +31,11 @@ SHORT = 512
 # (offline) use the convolution primitive, whose weight reordering is then
 # small next to the convolution itself.
 WINDOWS_BUDGET = 2**22
-# Depth-wise convolutions with at most this many output frames (streaming
-# chunks) and windows of more than SMALL_WINDOWS values (long kernels, e.g. the
-# causal windows of focal modulation) are products of the windows with the
-# kernel laid out as they are (channels-last), summed by a matrix product;
-# smaller windows are multiplied and summed directly.
-FEW_FRAMES = 8
+# Depth-wise convolutions: windows of at most this many values are multiplied
+# and summed directly; longer ones (long inputs, or the long causal windows of
+# focal modulation even for the few frames of a streaming chunk) go to the
+# primitive, whose vectorized loop reads every window once instead of
+# materializing its products (several times faster for both).
 SMALL_WINDOWS = 2**16
 
 
@@ -139,70 +138,67 @@ def conv_frames(
     depthwise = groups == x.shape[2] == weight.shape[0]
     windows = num_windows * kernel_size * x.shape[2]
     taps = dilation == 1  # windows of consecutive frames (dilated: the primitive)
-    few = num_windows <= FEW_FRAMES and windows > SMALL_WINDOWS
-    if depthwise and few and taps:
-        return _depthwise_frames(x, weight, bias, padding)
-    # Depth-wise kernels are small, so the primitive reorders little; its
-    # vectorized loop beats multiplying materialized windows once there are
-    # more than SMALL_WINDOWS values (several times for offline inputs).
     budget = SMALL_WINDOWS if depthwise else WINDOWS_BUDGET
     if windows <= budget and taps:
         return _grouped_windows_product(x, weight, bias, padding, groups)
-    frames = x.to(weight.dtype).transpose(1, 2)
-    if padding[0] != padding[1]:
-        frames = nn.functional.pad(frames, list(padding))
-        padding = (0, 0)
-    bias = None if bias is None else bias.to(weight.dtype)
-    y = nn.functional.conv2d(
-        frames.unsqueeze(2),
-        weight.unsqueeze(2),
-        bias,
-        padding=(0, padding[0]),
-        dilation=(1, dilation),
-        groups=groups,
-    )
-    return y.squeeze(2).transpose(1, 2).contiguous().to(x.dtype)
+    return _primitive(x, weight, bias, padding, groups, dilation)
 
 
-def _depthwise_frames(
-    x: Tensor, weight: Tensor, bias: Optional[Tensor], padding: Tuple[int, int]
+def _primitive(
+    x: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    padding: Tuple[int, int],
+    groups: int,
+    dilation: int,
 ) -> Tensor:
-    """Depth-wise convolution with few output frames: the channel-wise product of
-    every window ``[kernel, channels]`` with the kernel laid out the same way
-    (both contiguous in channels), summed over the window by a matrix product;
-    for inference, one buffer holds the products of every window in turn."""
+    """The convolution primitive on channels-last frames (a 2-D convolution of
+    height 1). Inside a ``kept_weights`` block, for inference, the weight
+    reordered by oneDNN for the input's shape is kept in the block's store
+    (streaming chunks: reordering it on every call costs more than the
+    convolution)."""
     dtype = x.dtype
-    if padding != (0, 0):
-        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
     x = x.to(weight.dtype)
-    kernel = _frames_kernel(weight)
-    kernel_size, channels = kernel.shape
-    batch, frames = x.shape[0], x.shape[1] - kernel_size + 1
-    ones = torch.ones(1, kernel_size, dtype=kernel.dtype, device=kernel.device)
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        windows = x.unfold(1, kernel_size, 1).transpose(-1, -2)
-        y = (ones @ (windows * kernel)).squeeze(2)
-    else:  # one buffer of products for every frame (no gradient through ``out=``)
-        products = x.new_empty(batch, kernel_size, channels)
-        y = x.new_empty(frames, batch, 1, channels)
-        for start in range(frames):
-            torch.mul(x[:, start : start + kernel_size], kernel, out=products)
-            torch.matmul(ones, products, out=y[start])
-        y = y.squeeze(2).transpose(0, 1).contiguous()
-    return (y if bias is None else y + bias).to(dtype)
+    if padding[0] != padding[1]:
+        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
+        padding = (0, 0)
+    frames = x.transpose(1, 2).unsqueeze(2)  # [batch, channels, 1, time], channels-last
+    bias = None if bias is None else bias.to(weight.dtype)
+    args = ([0, padding[0]], [1, 1], [1, dilation], groups)
+    packed = _packed_conv_weight(frames, weight, args)
+    if packed is None:
+        y = nn.functional.conv2d(frames, weight.unsqueeze(2), bias, 1, *args[0::2], groups)
+    else:
+        frames = frames.contiguous(memory_format=torch.channels_last)
+        y = torch.ops.mkldnn._convolution_pointwise(frames, packed, bias, *args, "none", [], "")
+    return y.squeeze(2).transpose(1, 2).contiguous().to(dtype)
 
 
-def _frames_kernel(weight: Tensor) -> Tensor:
-    """A depth-wise kernel ``[channels, 1, kernel]`` laid out ``[kernel, channels]``.
-
-    For inference inside a ``kept_weights`` block the copy is kept in the
-    block's store (streaming uses it every chunk); otherwise it is computed,
-    differentiably.
-    """
+def _packed_conv_weight(x: Tensor, weight: Tensor, args: Tuple) -> Any:
+    """The weight reordered by oneDNN for inputs of the shape of ``x`` (channels-last
+    frames ``[batch, channels, 1, time]``), kept in the active store, for inference
+    on CPU with a parameter's weight; else None."""
     store = active_store()
-    if store is None or weight.is_inference() or (torch.is_grad_enabled() and weight.requires_grad):
-        return weight[:, 0].t().contiguous()
-    return store.get(weight, "frames_kernel", lambda w: w[:, 0].t().contiguous())
+    owner = weight if weight._base is None else weight._base
+    if store is None or not ONEDNN_CONV or weight.device.type != "cpu":
+        return None
+    if not isinstance(owner, nn.Parameter) or owner.is_inference():
+        return None
+    if weight.dtype not in (torch.float32, torch.bfloat16) or x.dtype != weight.dtype:
+        return None
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return None
+    padding, stride, dilation, groups = args
+    input_size = list(x.shape)
+
+    def reorder(w: Tensor) -> Tensor:
+        w = w.unsqueeze(2).contiguous(memory_format=torch.channels_last).to_mkldnn()
+        return torch._C._nn.mkldnn_reorder_conv2d_weight(
+            w, padding, stride, dilation, groups, input_size
+        )
+
+    detail = (tuple(input_size), tuple(padding), tuple(dilation))
+    return store.get(weight, "onednn_conv", reorder, detail=detail)
 
 
 def _grouped_windows_product(

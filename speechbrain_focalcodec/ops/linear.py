@@ -35,8 +35,9 @@ _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 # would then dominate, so inside a ``kept_weights`` block the reordered weight
 # of a parameter is kept (for the last row count used; results are
 # identical). One copy at most per weight: inputs of varying short lengths
-# reorder again rather than accumulate copies.
-PACKED_ROWS = 16
+# reorder again rather than accumulate copies. bfloat16 products stay bound by
+# the weight for more rows (several concurrent streams, 4 frames each).
+PACKED_ROWS = {torch.float32: 16, torch.bfloat16: 64}
 
 
 def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
@@ -55,7 +56,7 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     short; else ``weight``."""
     store = active_store()
     owner = weight if weight._base is None else weight._base
-    if store is None or rows > PACKED_ROWS or not isinstance(owner, nn.Parameter):
+    if store is None or rows > PACKED_ROWS[weight.dtype] or not isinstance(owner, nn.Parameter):
         return weight
     if owner.is_inference():
         return weight
