@@ -236,7 +236,8 @@ class _StreamBase:
         self.step = step
         self.batch_size = batch_size
         self._unit = unit
-        self.state = self._hold(step.initial_state(batch_size))
+        self._placement = step.placement()  # where the state is
+        self.state = self._hold(step.initial_state(batch_size, self._placement[0]))
         # Derived copies of the weights (backend layouts) for the few-frame products of
         # a chunk, kept while the stream lives; ``reset()`` drops them (call it after
         # editing the codec's weights in place through ``.data``).
@@ -276,7 +277,8 @@ class _StreamBase:
         self.state[0] = self.state[0].index_fill(0, rows, 0)
 
     def _restart(self) -> None:
-        self.state = self._hold(self.step.initial_state(self.batch_size, self.state[0].device))
+        self._placement = self.step.placement()
+        self.state = self._hold(self.step.initial_state(self.batch_size, self._placement[0]))
         self._fresh = True
 
     def _hold(self, state: State) -> HeldState:
@@ -358,12 +360,15 @@ class _StreamBase:
 
     def _follow_codec(self) -> torch.device:
         """Moves the state to the codec's device and dtype if the codec moved."""
-        device, dtype = self.step.placement()
-        self.state = [
-            item.to(device, dtype) if isinstance(item, History) else item.to(device)
-            for item in self.state
-        ]
-        return device
+        placement = self.step.placement()
+        if placement != self._placement:
+            device, dtype = placement
+            self.state = [
+                item.to(device, dtype) if isinstance(item, History) else item.to(device)
+                for item in self.state
+            ]
+            self._placement = placement
+        return placement[0]
 
     def _run(self, x: Tensor, final: bool) -> Tensor:
         if not final and x.shape[1] % self._unit != 0:

@@ -112,3 +112,24 @@ def test_linear_keeps_reordered_weights_of_parameters(dtype):
     assert torch.equal(after, -before)
     del layer, conv
     assert len(store) == 0
+
+
+def test_fast_streams_keep_bfloat16_caches_and_equal_offline(speech):
+    """Fast mode: attention in the projections' precision, its caches held in
+    bfloat16 by the streams; streamed tokens equal the fast codec's offline ones."""
+    from speechbrain_focalcodec.lobes.history import History
+
+    fast = fast_codec(random_codec("causal", seed=4), ("encoder", "compressor"))
+    sig = torch.stack([speech[0][: 12 * fast.chunk_size], speech[2][: 12 * fast.chunk_size]])
+    enc = fast.stream_encoder(2)
+    toks = torch.cat([enc(chunk) for chunk in sig.split(fast.chunk_size, dim=1)], dim=1)
+    with torch.no_grad():
+        assert torch.equal(toks, fast.sig_to_toks(sig))
+    names = enc.step.state_names()
+    caches = [item for name, item in zip(names, enc.state) if ".keys." in name]
+    assert caches and all(isinstance(c, History) and c.dtype == torch.bfloat16 for c in caches)
+    contexts = [item for name, item in zip(names, enc.state) if ".context." in name]
+    assert all(c.dtype == torch.float32 for c in contexts)
+    fast.double()  # the streams follow the codec, caches included
+    assert enc(sig[:, : fast.chunk_size].double()).shape == (2, 4)
+    assert all(c.dtype == torch.float64 for c in enc.state if isinstance(c, History))

@@ -80,3 +80,11 @@ def test_streams_over_many_chunks_equal_offline(speech):
         assert torch.allclose(out[0], expected, atol=1e-4)
         restarted = codec.toks_to_sig(toks[1:, 100:])[0]
         assert torch.allclose(out[1, 100 * hop :], restarted, atol=1e-4)
+
+
+def test_history_takes_the_precision_of_its_frames():
+    history = History(torch.zeros(1, 3, 2), dim=1, room=2)
+    history.extend(torch.ones(1, 2, 2, dtype=torch.bfloat16))
+    got = history.extend(torch.full((1, 2, 2), 2.0, dtype=torch.bfloat16))
+    assert got.dtype == history.dtype == torch.bfloat16
+    assert got[0, :, 0].tolist() == [0.0, 1.0, 1.0, 2.0, 2.0]

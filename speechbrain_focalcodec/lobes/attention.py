@@ -114,6 +114,15 @@ class RelativePositionBias(nn.Embedding):
         return table[:, index]
 
 
+def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
+    """The precision of a product of ``x`` with ``weight``: that of the weight
+    when it is a lower floating point precision (the fast mode), else that of
+    ``x`` (and autocast's under ``torch.autocast``)."""
+    if torch.is_autocast_enabled(x.device.type) or not weight.is_floating_point():
+        return x.dtype
+    return weight.dtype if weight.element_size() < x.element_size() else x.dtype
+
+
 class GatedRelativeAttention(nn.Module):
     """Multi-head self-attention with WavLM's gated relative position bias.
 
@@ -203,8 +212,10 @@ class GatedRelativeAttention(nn.Module):
         """
         batch, time, dim = x.shape
         heads = x.view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
+        # Queries, keys and values in the precision of the projection (bfloat16
+        # weights: bfloat16 attention and caches, see ``fast_mode.py``).
         query, key, value = (
-            self.qkv_proj(x)
+            self.qkv_proj(x.to(_compute_dtype(x, self.qkv_proj.weight)))
             .view(batch, time, 3, self.num_heads, self.head_dim)
             .permute(2, 0, 3, 1, 4)
         )
@@ -213,8 +224,8 @@ class GatedRelativeAttention(nn.Module):
             new_keys, new_values = keys, values
         else:
             if keys is not None and values is not None:
-                key = torch.cat([keys, key], dim=2)
-                value = torch.cat([values, value], dim=2)
+                key = torch.cat([keys.to(key.dtype), key], dim=2)
+                value = torch.cat([values.to(value.dtype), value], dim=2)
             new_keys, new_values = key, value
         gates = self.gru_rel_pos_linear(heads).view(batch, self.num_heads, time, 2, 4)
         gate_a, gate_b = gates.sum(dim=-1).sigmoid().chunk(2, dim=-1)
@@ -229,7 +240,7 @@ class GatedRelativeAttention(nn.Module):
             attn_mask=bias.to(query.dtype),
             dropout_p=self.dropout if self.training else 0.0,
         )
-        y = self.out_proj(output.transpose(1, 2).reshape(batch, time, dim))
+        y = self.out_proj(output.transpose(1, 2).reshape(batch, time, dim)).to(x.dtype)
         return y, new_keys, new_values
 
 

@@ -99,10 +99,18 @@ class History:
         Returns
         -------
         frames : torch.Tensor
-            ``size + x.shape[dim]`` frames along ``dim``: a view of the
-            buffer, valid until the next call of ``extend``.
+            ``size + x.shape[dim]`` frames along ``dim``, in the dtype of
+            ``x`` (the history moves to it): a view of the buffer, valid until
+            the next call of ``extend``.
         """
         new = x.shape[self.dim]
+        if x.dtype != self.buffer.dtype:
+            # Kept in the precision of the frames it receives (the bfloat16
+            # attention caches of the fast mode), whatever the initial state's.
+            frames = self.frames
+            self.buffer = self._allocate(x, self.buffer.shape[self.dim])
+            self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
+            self.start = 0
         if self.start + self.size + new > self.buffer.shape[self.dim]:
             self._move_to_start(new)
         end = self.start + self.size

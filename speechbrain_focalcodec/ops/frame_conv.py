@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from speechbrain_focalcodec.ops.capability import ONEDNN_CONV, fast_kernels, tracing
 from speechbrain_focalcodec.ops.linear import linear
-from speechbrain_focalcodec.ops.weight_cache import active_store
+from speechbrain_focalcodec.ops.weight_cache import WeightStore, active_store
 
 __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 
@@ -134,6 +134,12 @@ def conv_frames(
         )
     if kernel_size == 1 and groups == 1 and padding == (0, 0):
         return linear(x, weight.flatten(1), bias)
+    if groups > 1:
+        # With a kept reordered weight (streaming), the primitive is the
+        # fastest for grouped and depth-wise kernels at any length.
+        y = _primitive(x, weight, bias, padding, groups, dilation, kept_only=True)
+        if y is not None:
+            return y
     num_windows = x.shape[1] + sum(padding) - span + 1
     depthwise = groups == x.shape[2] == weight.shape[0]
     windows = num_windows * kernel_size * x.shape[2]
@@ -151,45 +157,53 @@ def _primitive(
     padding: Tuple[int, int],
     groups: int,
     dilation: int,
-) -> Tensor:
+    kept_only: bool = False,
+) -> Optional[Tensor]:
     """The convolution primitive on channels-last frames (a 2-D convolution of
     height 1). Inside a ``kept_weights`` block, for inference, the weight
     reordered by oneDNN for the input's shape is kept in the block's store
     (streaming chunks: reordering it on every call costs more than the
-    convolution)."""
+    convolution). With ``kept_only``, None when no weight can be kept."""
+    store = _conv_store(x, weight)
+    if store is None and kept_only:
+        return None
     dtype = x.dtype
-    x = x.to(weight.dtype)
+    frames = x.to(weight.dtype).transpose(1, 2).unsqueeze(2)  # [batch, channels, 1, time]
     if padding[0] != padding[1]:
-        x = nn.functional.pad(x, [0, 0, padding[0], padding[1]])
+        frames = nn.functional.pad(frames, list(padding))
         padding = (0, 0)
-    frames = x.transpose(1, 2).unsqueeze(2)  # [batch, channels, 1, time], channels-last
-    bias = None if bias is None else bias.to(weight.dtype)
     args = ([0, padding[0]], [1, 1], [1, dilation], groups)
-    packed = _packed_conv_weight(frames, weight, args)
-    if packed is None:
+    bias = None if bias is None else bias.to(weight.dtype)
+    if store is None:
         y = nn.functional.conv2d(frames, weight.unsqueeze(2), bias, 1, *args[0::2], groups)
     else:
+        packed = _packed_conv_weight(store, frames, weight, args)
         frames = frames.contiguous(memory_format=torch.channels_last)
         y = torch.ops.mkldnn._convolution_pointwise(frames, packed, bias, *args, "none", [], "")
     return y.squeeze(2).transpose(1, 2).contiguous().to(dtype)
 
 
-def _packed_conv_weight(x: Tensor, weight: Tensor, args: Tuple) -> Any:
-    """The weight reordered by oneDNN for inputs of the shape of ``x`` (channels-last
-    frames ``[batch, channels, 1, time]``), kept in the active store, for inference
-    on CPU with a parameter's weight; else None."""
+def _conv_store(x: Tensor, weight: Tensor) -> Optional[WeightStore]:
+    """The active store when the reordered weight of a convolution of ``x`` can be
+    kept in it (inference on CPU, with a parameter's weight); else None."""
     store = active_store()
     owner = weight if weight._base is None else weight._base
     if store is None or not ONEDNN_CONV or weight.device.type != "cpu":
         return None
     if not isinstance(owner, nn.Parameter) or owner.is_inference():
         return None
-    if weight.dtype not in (torch.float32, torch.bfloat16) or x.dtype != weight.dtype:
+    if weight.dtype not in (torch.float32, torch.bfloat16):
         return None
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return None
+    return store
+
+
+def _packed_conv_weight(store: WeightStore, frames: Tensor, weight: Tensor, args: Tuple) -> Any:
+    """The weight reordered by oneDNN for channels-last frames of the shape of
+    ``frames`` (``[batch, channels, 1, time]``), kept in ``store``."""
     padding, stride, dilation, groups = args
-    input_size = list(x.shape)
+    input_size = list(frames.shape)
 
     def reorder(w: Tensor) -> Tensor:
         w = w.unsqueeze(2).contiguous(memory_format=torch.channels_last).to_mkldnn()
