@@ -19,7 +19,7 @@ from speechbrain_focalcodec.lobes.causal import Context, Fresh, left_context, ta
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
 from speechbrain_focalcodec.lobes.history import History
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
-from speechbrain_focalcodec.ops.linear import Linear
+from speechbrain_focalcodec.ops.linear import Linear, product_dtype
 from speechbrain_focalcodec.ops.padding import padding_mask, zero_padding
 
 __all__ = [
@@ -114,15 +114,6 @@ class RelativePositionBias(nn.Embedding):
         return table[:, index]
 
 
-def _compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
-    """The precision of a product of ``x`` with ``weight``: that of the weight
-    when it is a lower floating point precision (the fast mode), else that of
-    ``x`` (and autocast's under ``torch.autocast``)."""
-    if torch.is_autocast_enabled(x.device.type) or not weight.is_floating_point():
-        return x.dtype
-    return weight.dtype if weight.element_size() < x.element_size() else x.dtype
-
-
 class GatedRelativeAttention(nn.Module):
     """Multi-head self-attention with WavLM's gated relative position bias.
 
@@ -215,7 +206,7 @@ class GatedRelativeAttention(nn.Module):
         # Queries, keys and values in the precision of the projection (bfloat16
         # weights: bfloat16 attention and caches, see ``fast_mode.py``).
         query, key, value = (
-            self.qkv_proj(x.to(_compute_dtype(x, self.qkv_proj.weight)))
+            self.qkv_proj(x.to(product_dtype(x, self.qkv_proj.weight)))
             .view(batch, time, 3, self.num_heads, self.head_dim)
             .permute(2, 0, 3, 1, 4)
         )

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, fast_kernels
 from speechbrain_focalcodec.ops.weight_cache import active_store
 
-__all__ = ["Linear", "linear"]
+__all__ = ["Linear", "linear", "product_dtype"]
 
 _ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 # Products of at most this many rows (streaming chunks) read the whole weight
@@ -66,6 +66,36 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
         lambda w: torch.ops.mkldnn._reorder_linear_weight(w, rows),
         detail=(rows,),
     )
+
+
+def product_dtype(x: Tensor, weight: Tensor) -> torch.dtype:
+    """The precision in which a block computes from ``x`` with ``weight``: that of
+    the weight when it is a lower floating point precision (the fast mode's
+    bfloat16 weights, see ``fast_mode.py``), else that of ``x`` (whose
+    precision ``torch.autocast`` then decides).
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        Activations.
+    weight : torch.Tensor
+        The weight they meet.
+
+    Returns
+    -------
+    dtype : torch.dtype
+
+    Example
+    -------
+    >>> x = torch.randn(2, 8)
+    >>> product_dtype(x, torch.randn(4, 8, dtype=torch.bfloat16))
+    torch.bfloat16
+    >>> product_dtype(x, torch.randn(4, 8, dtype=torch.float64))
+    torch.float32
+    """
+    if torch.is_autocast_enabled(x.device.type) or not weight.is_floating_point():
+        return x.dtype
+    return weight.dtype if weight.element_size() < x.element_size() else x.dtype
 
 
 def linear(
