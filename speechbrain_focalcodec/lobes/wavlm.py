@@ -11,6 +11,7 @@ Authors
 import math
 from typing import Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
@@ -18,6 +19,7 @@ from speechbrain_focalcodec.lobes.causal import (
     CausalConvolution,
 )
 from speechbrain_focalcodec.lobes.config import records_config
+from speechbrain_focalcodec.ops.capability import tracing
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
 from speechbrain_focalcodec.ops.linear import Linear
 from speechbrain_focalcodec.ops.padding import (
@@ -132,8 +134,12 @@ class ConvBlock(CausalConvolution):
         return self._convolve(x)
 
     def _convolve(self, x: Tensor) -> Tensor:
-        x = self.dropout(strided_conv(x, self.conv.weight, self.stride))
-        return self.activation(self.norm(x))
+        x = self.norm(self.dropout(strided_conv(x, self.conv.weight, self.stride)))
+        if tracing() or (torch.is_grad_enabled() and x.requires_grad):
+            return self.activation(x)
+        # Inference: in place (the first blocks' outputs are the largest
+        # tensors of the encoder; a new one costs its allocation).
+        return torch.ops.aten.gelu_(x)
 
 
 class ConvFeatureExtractor(nn.Module):
