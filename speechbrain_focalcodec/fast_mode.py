@@ -4,7 +4,10 @@
 request, the strided convolutions of the encoder's feature extractor) hold
 bfloat16 weights. Those layers cast their input to bfloat16 and their output
 back to float32 (see ``ops/linear.py``), so that normalizations, residual
-sums, attention and quantization stay float32. On CPUs with bfloat16
+sums and quantization stay float32. The attention of a transformer layer
+whose projections are bfloat16 runs in bfloat16 (``ops/linear.py:
+product_dtype``; the queries, keys and values are bfloat16 products already),
+and streams keep its caches in bfloat16. On CPUs with bfloat16
 instructions (``avx512_bf16`` or AMX in ``lscpu``) oneDNN runs bfloat16
 products at two to four times the float32 rate; on GPUs they run on the
 tensor cores. Tokens differ from the float32 ones where a latent lies close

@@ -76,12 +76,8 @@ def left_context(
     """
     if pad == 0:
         return x, x[:, x.shape[1] :]
-    if context is None:
-        # Padded channels-first, as ``torch.nn.functional.pad`` does it: whole
-        # sequences keep the memory layout (hence the convolution algorithm
-        # and rounding) of the reference implementation.
-        padded = nn.functional.pad(x.transpose(1, 2), [pad, 0], mode=mode).transpose(1, 2)
-        return padded, padded[:, padded.shape[1] - pad :]
+    if context is None:  # the start of a sequence
+        fresh = True
     if not isinstance(fresh, bool) or fresh:
         if mode == "replicate":
             start = x[:, :1].expand(-1, pad, -1)
@@ -89,7 +85,7 @@ def left_context(
             start = x.new_zeros(x.shape[0], pad, x.shape[2])
         if isinstance(context, History):
             context.replace(start, None if isinstance(fresh, bool) else fresh)
-        elif isinstance(fresh, bool):
+        elif isinstance(fresh, bool) or context is None:
             context = start
         else:
             context = torch.where(fresh[:, None, None], start, context)
