@@ -9,15 +9,13 @@ Authors
 """
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.lobes.attention import TransformerEncoder
-from speechbrain_focalcodec.lobes.causal import (
-    CausalConvolution,
-)
+from speechbrain_focalcodec.lobes.causal import CausalConvolution, left_context
 from speechbrain_focalcodec.lobes.config import records_config
 from speechbrain_focalcodec.ops.capability import tracing
 from speechbrain_focalcodec.ops.frame_conv import strided_conv
@@ -29,6 +27,13 @@ from speechbrain_focalcodec.ops.padding import (
 )
 
 __all__ = ["ConvBlock", "ConvFeatureExtractor", "WavLM"]
+
+# Long inputs go through the feature extractor in blocks of this many output
+# frames (2 s at 50 Hz): the activations of a block (13 MB after the first
+# convolution, against 65 MB for 10 s whole) stay in cache and in the
+# allocator's reused memory, and every frame is computed from the same
+# samples as from the whole input (equal outputs, tested).
+BLOCK_FRAMES = 100
 
 
 class ConvBlock(CausalConvolution):
@@ -76,21 +81,23 @@ class ConvBlock(CausalConvolution):
         self.norm = nn.LayerNorm(output_dim)
         self.activation = nn.GELU()
 
-    def num_output_frames(self, num_frames: Tensor) -> Tensor:
+    def num_output_frames(self, num_frames: Union[int, Tensor]) -> Union[int, Tensor]:
         """Output frames that a sequence of ``num_frames`` frames gives alone.
 
         Arguments
         ---------
-        num_frames : torch.Tensor
+        num_frames : int or torch.Tensor
             Input frame counts.
 
         Returns
         -------
-        num_frames : torch.Tensor
+        num_frames : int or torch.Tensor
             Output frame counts.
         """
         if self.causal:
             return (num_frames - 1) // self.stride + 1
+        if isinstance(num_frames, int):
+            return (max(num_frames, self.kernel_size) - self.kernel_size) // self.stride + 1
         return (num_frames.clamp(min=self.kernel_size) - self.kernel_size) // self.stride + 1
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
@@ -224,12 +231,43 @@ class ConvFeatureExtractor(nn.Module):
             Valid frames per item.
         """
         x = sig[..., None]
-        num_frames = num_samples
+        counts = [num_samples]
         for layer in self.layers:
-            x = layer.forward_frames(x, num_frames)
-            if num_frames is not None:
-                num_frames = layer.num_output_frames(num_frames)
-        return x.transpose(1, 2), num_frames
+            counts.append(None if counts[-1] is None else layer.num_output_frames(counts[-1]))
+        lengths = [x.shape[1]]
+        for layer in self.layers:
+            lengths.append(layer.num_output_frames(lengths[-1]))
+        if tracing() or lengths[-1] < 2 * BLOCK_FRAMES:
+            for layer, num_frames in zip(self.layers, counts):
+                x = layer.forward_frames(x, num_frames)
+            return x.transpose(1, 2), counts[-1]
+        blocks = [
+            self._block(x, counts, start, min(start + BLOCK_FRAMES, lengths[-1]))
+            for start in range(0, lengths[-1], BLOCK_FRAMES)
+        ]
+        return torch.cat(blocks, dim=1).transpose(1, 2), counts[-1]
+
+    def _block(self, x: Tensor, counts: List[Optional[Tensor]], start: int, end: int) -> Tensor:
+        """Output frames ``[start, end)`` of a long input, computed from the input
+        frames they depend on only (the same windows as from the whole input;
+        causal blocks repeat the first frame before the start, as offline)."""
+        bounds = [(start, end, 0)]
+        for layer in reversed(self.layers):  # input frames each layer needs
+            first, last, _ = bounds[0]
+            stride, kernel_size = layer.stride, layer.kernel_size
+            if layer.causal:
+                first, last = stride * first - kernel_size + 1, stride * (last - 1) + 1
+            else:
+                first, last = stride * first, stride * (last - 1) + kernel_size
+            bounds.insert(0, (max(first, 0), last, max(-first, 0)))
+        h = x[:, bounds[0][0] : bounds[0][1]]
+        for layer, num_frames, (first, _, pad) in zip(self.layers, counts, bounds):
+            if layer.causal:
+                h = layer._convolve(left_context(h, pad)[0] if pad else h)
+            else:
+                valid = None if num_frames is None else num_frames - first
+                h = layer._convolve(zero_padding(h, valid))
+        return h
 
 
 class WavLM(nn.Module):
