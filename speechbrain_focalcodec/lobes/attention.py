@@ -108,10 +108,9 @@ class RelativePositionBias(nn.Embedding):
         first = -(query_offset + num_queries - 1)
         offsets = torch.arange(first, num_keys - query_offset, device=device)
         table = nn.functional.embedding(self.buckets(offsets), self.weight).T
-        queries = torch.arange(num_queries, device=device)
-        keys = torch.arange(num_keys, device=device)
-        index = keys[None, :] - queries[:, None] + (num_queries - 1)
-        return table[:, index]
+        # Query i reads the offsets from -(query_offset + i) on: the windows of
+        # the table, last window first (a Toeplitz matrix, copied row by row).
+        return table.unfold(1, num_keys, 1).flip(1)
 
 
 class GatedRelativeAttention(nn.Module):
