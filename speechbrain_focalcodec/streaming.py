@@ -32,7 +32,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.causal import Fresh
+from speechbrain_focalcodec.lobes.causal import Context, Fresh
 from speechbrain_focalcodec.lobes.history import History
 from speechbrain_focalcodec.lobes.streaming import (
     CompressorStream,
@@ -45,9 +45,8 @@ from speechbrain_focalcodec.ops.weight_cache import WeightStore, kept_weights
 
 __all__ = ["DecoderStep", "EncoderStep", "StreamDecoder", "StreamEncoder"]
 
-State = List[Tensor]
-# The state of a stream object: contexts and caches held in ``History`` buffers.
-HeldState = List[Union[Tensor, History]]
+# Tensors, or (stream objects) contexts and caches held in ``History`` buffers.
+State = List[Context]
 
 
 def _check_causal(codec: nn.Module) -> None:
@@ -146,7 +145,7 @@ class EncoderStep(_Step):
         ---------
         sig : torch.Tensor
             ``[batch, samples]`` at the input rate.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk (one value for all, or a
@@ -157,7 +156,7 @@ class EncoderStep(_Step):
         -------
         toks : torch.Tensor
             ``[batch, tokens]`` int64.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         encoder_state, compressor_state = self._split_state(state)
@@ -200,7 +199,7 @@ class DecoderStep(_Step):
         ---------
         toks : torch.Tensor
             ``[batch, tokens]`` integers in ``[0, codebook_size)``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk (see ``EncoderStep``).
@@ -209,7 +208,7 @@ class DecoderStep(_Step):
         -------
         sig : torch.Tensor
             ``[batch, tokens * samples_per_token]`` at the output rate.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         decompressor_state, decoder_state = self._split_state(state)
@@ -237,7 +236,7 @@ class _StreamBase:
         self.batch_size = batch_size
         self._unit = unit
         self._placement = step.placement()  # where the state is
-        self.state = self._hold(step.initial_state(batch_size, self._placement[0]))
+        self.state = self._initial_state(self._placement[0])
         # Derived copies of the weights (backend layouts) for the few-frame products of
         # a chunk, kept while the stream lives; ``reset()`` drops them (call it after
         # editing the codec's weights in place through ``.data``).
@@ -271,21 +270,24 @@ class _StreamBase:
             fresh[index] = True
         self._fresh = True if all(fresh) else fresh
         rows = torch.tensor(indices, device=self.state[0].device)
-        for item in self.state:
+        for index, item in enumerate(self.state):  # contexts, caches and step counters
             if isinstance(item, History):
                 item.frames.index_fill_(0, rows, 0)
-        self.state[0] = self.state[0].index_fill(0, rows, 0)
+            else:
+                self.state[index] = item.index_fill(0, rows, 0)
 
     def _restart(self) -> None:
         self._placement = self.step.placement()
-        self.state = self._hold(self.step.initial_state(self.batch_size, self._placement[0]))
+        self.state = self._initial_state(self._placement[0])
         self._fresh = True
 
-    def _hold(self, state: State) -> HeldState:
-        """``state`` with every left context and attention cache in a ``History``:
-        the step then appends each chunk's frames in place instead of copying
-        the contexts and caches into new tensors (see ``lobes/history.py``)."""
-        held: HeldState = []
+    def _initial_state(self, device: torch.device) -> State:
+        """The state of fresh streams with every left context and attention cache
+        in a ``History``: the step then appends each chunk's frames in place
+        instead of copying the contexts and caches into new tensors (see
+        ``lobes/history.py``)."""
+        state = self.step.initial_state(self.batch_size, device)
+        held: State = []
         for name, tensor in zip(self.step.state_names(), state):
             kind = name.split(".")[1]
             if kind in ("keys", "values"):  # [batch, heads, frames, head_dim]
@@ -349,7 +351,7 @@ class _StreamBase:
         stream : the stream itself, warmed up
         """
         device, _ = self.step.placement()
-        state = self._hold(self.step.initial_state(self.batch_size, device))
+        state = self._initial_state(device)
         x = self._silence(device)
         mixed = torch.arange(self.batch_size, device=device) % 2 == 0
         with torch.no_grad(), kept_weights(self.weights):
@@ -380,8 +382,17 @@ class _StreamBase:
         fresh = self._fresh
         if not isinstance(fresh, bool):
             fresh = torch.tensor(fresh, device=device)
-        with torch.no_grad(), kept_weights(self.weights):
-            y, self.state = self.step(x.to(device), self.state, fresh)
+        # The histories advance in place during the step: if it fails midway
+        # (a converter raising, out of memory, an interrupt), every one goes
+        # back to where it was, so that the chunk can be given again.
+        saved = [(item, item.snapshot()) for item in self.state if isinstance(item, History)]
+        try:
+            with torch.no_grad(), kept_weights(self.weights):
+                y, self.state = self.step(x.to(device), self.state, fresh)
+        except BaseException:
+            for history, snapshot in saved:
+                history.restore(snapshot)
+            raise
         self._fresh = False
         if final:
             self._restart()  # the kept weights stay for the next streams

@@ -133,3 +133,21 @@ def test_fast_streams_keep_bfloat16_caches_and_equal_offline(speech):
     fast.double()  # the streams follow the codec, caches included
     assert enc(sig[:, : fast.chunk_size].double()).shape == (2, 4)
     assert all(c.dtype == torch.float64 for c in enc.state if isinstance(c, History))
+
+
+def test_functional_fast_steps_keep_their_state_dtype(speech):
+    """The functional step (what the ONNX export traces) keeps float32 caches in
+    the fast mode; under autocast the attention returns autocast's dtype."""
+    from speechbrain_focalcodec.streaming import EncoderStep
+
+    fast = fast_codec(random_codec("causal", seed=4), ("encoder",))
+    step = EncoderStep(fast)
+    state = step.initial_state(1)
+    with torch.no_grad():
+        for piece in speech[0][None, : 2 * fast.chunk_size].split(fast.chunk_size, dim=1):
+            _, state = step(piece, state)
+    assert all(t.dtype == u.dtype for t, u in zip(state, step.initial_state(1)))
+    layer = random_codec("causal").encoder.encoder.layers[0].attention
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(torch.randn(1, 5, layer.qkv_proj.in_features), torch.zeros(layer.num_heads, 5, 5))
+    assert y.dtype == torch.bfloat16

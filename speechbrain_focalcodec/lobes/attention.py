@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from speechbrain_focalcodec.lobes.causal import Context, Fresh, left_context, take_contexts
 from speechbrain_focalcodec.lobes.feed_forward import FeedForward
 from speechbrain_focalcodec.lobes.history import History
+from speechbrain_focalcodec.ops.capability import tracing
 from speechbrain_focalcodec.ops.frame_conv import conv_frames
 from speechbrain_focalcodec.ops.linear import Linear, product_dtype
 from speechbrain_focalcodec.ops.padding import padding_mask, zero_padding
@@ -108,6 +109,10 @@ class RelativePositionBias(nn.Embedding):
         first = -(query_offset + num_queries - 1)
         offsets = torch.arange(first, num_keys - query_offset, device=device)
         table = nn.functional.embedding(self.buckets(offsets), self.weight).T
+        if tracing():  # exporters: one lookup per (query, key) pair
+            queries = torch.arange(num_queries, device=device)
+            keys = torch.arange(num_keys, device=device)
+            return table[:, keys[None, :] - queries[:, None] + (num_queries - 1)]
         # Query i reads the offsets from -(query_offset + i) on: the windows of
         # the table, last window first (a Toeplitz matrix, copied row by row).
         return table.unfold(1, num_keys, 1).flip(1)
@@ -186,36 +191,43 @@ class GatedRelativeAttention(nn.Module):
         mask : torch.Tensor, optional
             Additive mask (0 or -inf), broadcastable to
             ``[batch, heads, time, cache + time]``.
-        keys : torch.Tensor, optional
-            Cached keys ``[batch, heads, cache, head_dim]``.
-        values : torch.Tensor, optional
-            Cached values, same shape.
+        keys : torch.Tensor or History, optional
+            Cached keys ``[batch, heads, cache, head_dim]``; a ``History``
+            (stream objects) takes the new keys in place.
+        values : torch.Tensor or History, optional
+            Cached values, same shape (and kind) as ``keys``.
 
         Returns
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        keys : torch.Tensor
-            The cached keys followed by those of ``x``.
-        values : torch.Tensor
-            The cached values followed by those of ``x``.
+        keys : torch.Tensor or History
+            The cached keys followed by those of ``x`` (in the cache's dtype),
+            or the given ``History``, advanced.
+        values : torch.Tensor or History
+            The same for the values.
         """
         batch, time, dim = x.shape
         heads = x.view(batch, time, self.num_heads, self.head_dim).transpose(1, 2)
         # Queries, keys and values in the precision of the projection (bfloat16
-        # weights: bfloat16 attention and caches, see ``fast_mode.py``).
+        # weights: bfloat16 attention, and caches held so by the streams).
+        compute = product_dtype(x, self.qkv_proj.weight)
         query, key, value = (
-            self.qkv_proj(x.to(product_dtype(x, self.qkv_proj.weight)))
+            self.qkv_proj(x.to(compute))
             .view(batch, time, 3, self.num_heads, self.head_dim)
             .permute(2, 0, 3, 1, 4)
         )
-        if isinstance(keys, History) and isinstance(values, History):
+        if isinstance(keys, History) != isinstance(values, History):
+            raise TypeError("`keys` and `values` must both be History buffers or both tensors")
+        if isinstance(keys, History):
             key, value = keys.extend(key), values.extend(value)
             new_keys, new_values = keys, values
+        elif keys is not None and values is not None:
+            key = torch.cat([keys.to(key.dtype), key], dim=2)
+            value = torch.cat([values.to(value.dtype), value], dim=2)
+            # Plain caches keep their dtype from chunk to chunk.
+            new_keys, new_values = key.to(keys.dtype), value.to(values.dtype)
         else:
-            if keys is not None and values is not None:
-                key = torch.cat([keys.to(key.dtype), key], dim=2)
-                value = torch.cat([values.to(value.dtype), value], dim=2)
             new_keys, new_values = key, value
         gates = self.gru_rel_pos_linear(heads).view(batch, self.num_heads, time, 2, 4)
         gate_a, gate_b = gates.sum(dim=-1).sigmoid().chunk(2, dim=-1)
@@ -230,8 +242,8 @@ class GatedRelativeAttention(nn.Module):
             attn_mask=bias.to(query.dtype),
             dropout_p=self.dropout if self.training else 0.0,
         )
-        y = self.out_proj(output.transpose(1, 2).reshape(batch, time, dim)).to(x.dtype)
-        return y, new_keys, new_values
+        y = self.out_proj(output.transpose(1, 2).reshape(batch, time, dim))
+        return (y if compute == x.dtype else y.to(x.dtype)), new_keys, new_values
 
 
 class TransformerLayer(nn.Module):
@@ -301,18 +313,18 @@ class TransformerLayer(nn.Module):
             Relative position bias, shape ``[heads, time, cache + time]``.
         mask : torch.Tensor, optional
             Additive attention mask.
-        keys : torch.Tensor, optional
-            Cached keys.
-        values : torch.Tensor, optional
+        keys : torch.Tensor or History, optional
+            Cached keys (see ``GatedRelativeAttention.step``).
+        values : torch.Tensor or History, optional
             Cached values.
 
         Returns
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        keys : torch.Tensor
+        keys : torch.Tensor or History
             Cached and new keys.
-        values : torch.Tensor
+        values : torch.Tensor or History
             Cached and new values.
         """
         h, keys, values = self.attention.step(
@@ -387,7 +399,7 @@ class ConvPositionalEmbedding(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             The left context of the causal convolution; None at the start.
         fresh : bool or torch.Tensor
             Streams that start with ``x`` (see ``causal.left_context``).
@@ -396,7 +408,7 @@ class ConvPositionalEmbedding(nn.Module):
         -------
         embedding : torch.Tensor
             Same shape as ``x``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left context for the frames that follow (empty offline).
         """
         time = x.shape[1]
@@ -568,10 +580,10 @@ class TransformerEncoder(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Causal encoders: the left context of the positional convolution
             (see ``ConvPositionalEmbedding.context_shapes``); None at the start.
-        caches : list of torch.Tensor, optional
+        caches : list of torch.Tensor or History, optional
             Causal encoders: keys and values of the last ``cache_size`` frames
             of each layer (``[batch, heads, cache_size, head_dim]``, keys then
             values, layer by layer); None: no cache (offline).
@@ -587,9 +599,9 @@ class TransformerEncoder(nn.Module):
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left context for the frames that follow (empty offline).
-        caches : list of torch.Tensor
+        caches : list of torch.Tensor or History
             With ``caches``: the caches for the frames that follow, else empty.
         """
         time = x.shape[1]

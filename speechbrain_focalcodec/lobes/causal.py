@@ -74,8 +74,12 @@ def left_context(
              [1.],
              [2.]]])
     """
+    if mode not in ("replicate", "constant"):
+        raise ValueError(f"`mode` must be 'replicate' or 'constant', got {mode!r}")
     if pad == 0:
         return x, x[:, x.shape[1] :]
+    if isinstance(context, History) and context.size != pad:
+        raise ValueError(f"a History of {context.size} frames given for a context of {pad}")
     if context is None:  # the start of a sequence
         fresh = True
     if not isinstance(fresh, bool) or fresh:
@@ -100,7 +104,7 @@ def take_contexts(contexts: Optional[List[Context]], count: int) -> List[Optiona
 
     Arguments
     ---------
-    contexts : list of torch.Tensor, optional
+    contexts : list of torch.Tensor or History, optional
         Contexts in the order a block uses them.
     count : int
         Number of contexts the block needs.
@@ -158,7 +162,7 @@ class CausalConvolution(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             The left context of the convolution; None at the start.
         fresh : bool or torch.Tensor
             Streams that start with ``x`` (see ``left_context``).
@@ -167,7 +171,7 @@ class CausalConvolution(nn.Module):
         -------
         y : torch.Tensor
             Shape ``[batch, time', output_dim]``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left context for the frames that follow.
         """
         pad = self.kernel_size - 1

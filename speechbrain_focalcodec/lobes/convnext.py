@@ -100,7 +100,7 @@ class ConvNeXtBlock(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Causal blocks: the left context of the depth-wise convolution
             (see ``context_shapes``); None at the start.
         fresh : bool or torch.Tensor
@@ -112,7 +112,7 @@ class ConvNeXtBlock(nn.Module):
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left contexts for the frames that follow (empty offline).
         """
         h, contexts = _pad(self, x, contexts, fresh, num_frames)
@@ -230,7 +230,7 @@ class ConvNeXtBackbone(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Causal backbones: the left contexts of every convolution (see
             ``context_shapes``); None at the start.
         fresh : bool or torch.Tensor
@@ -242,7 +242,7 @@ class ConvNeXtBackbone(nn.Module):
         -------
         y : torch.Tensor
             Shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left contexts for the frames that follow (empty offline).
         """
         layers = self.layers
@@ -310,7 +310,7 @@ class ConvNeXtDecoder(nn.Module):
         ---------
         feats : torch.Tensor
             Features, shape ``[batch, time, input_dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Left contexts of the backbone's convolutions (see
             ``context_shapes``); None at the start.
         fresh : bool or torch.Tensor
@@ -320,7 +320,7 @@ class ConvNeXtDecoder(nn.Module):
         -------
         sig : torch.Tensor
             Shape ``[batch, time * upsample_factor]``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left contexts for the frames that follow.
         """
         h, contexts = self.backbone.step(feats, contexts, fresh)

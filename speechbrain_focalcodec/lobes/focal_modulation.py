@@ -145,7 +145,7 @@ class FocalModulation(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Causal layers: the left context of each causal convolution (see
             ``context_shapes``) from the previous frames; None at the start.
         fresh : bool or torch.Tensor
@@ -157,7 +157,7 @@ class FocalModulation(nn.Module):
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left contexts for the frames that follow (empty offline).
         """
         # Frames stay channels-last throughout (see frame_conv.py).
@@ -308,7 +308,7 @@ class FocalBlock(nn.Module):
         ---------
         x : torch.Tensor
             Input, shape ``[batch, time, dim]``.
-        contexts : list of torch.Tensor, optional
+        contexts : list of torch.Tensor or History, optional
             Left contexts of the causal convolutions; None at the start.
         fresh : bool or torch.Tensor
             Streams that start with ``x``.
@@ -319,7 +319,7 @@ class FocalBlock(nn.Module):
         -------
         y : torch.Tensor
             Same shape as ``x``.
-        contexts : list of torch.Tensor
+        contexts : list of torch.Tensor or History
             Left contexts for the frames that follow.
         """
         if self.use_post_norm:

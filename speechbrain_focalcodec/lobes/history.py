@@ -10,7 +10,11 @@ A ``History`` holds the last ``size`` frames in a buffer with room after
 them: ``extend`` writes the new frames after the history and returns the
 history followed by them as one view of the buffer, then moves the window
 on. The history itself is copied only when the room is used up (to the
-start of the buffer, once every ``room`` appended frames). The blocks accept
+start of a new buffer, once every ``room`` appended frames), and the frames
+of an earlier history are never overwritten: a stream whose step fails
+midway goes back to its state before the chunk (``snapshot`` / ``restore``).
+Buffers are normal tensors even when made inside ``torch.inference_mode``,
+so that a stream can be used in and out of it. The blocks accept
 a ``History`` wherever they accept a left context or cache
 (``causal.left_context``, ``GatedRelativeAttention.step``) and then return
 the same (advanced) object; the stream objects of ``streaming.py`` hold
@@ -22,7 +26,7 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -40,9 +44,9 @@ class History:
     dim : int
         The time axis (1 for ``[batch, time, channels]`` contexts, 2 for
         ``[batch, heads, time, head_dim]`` attention caches).
-    room : int, optional
+    room : int
         Frames that can be appended before the history is moved back to the
-        start of the buffer; ``max(size, 64)`` by default.
+        start of a buffer (once every 16 chunks of 4 frames by default).
 
     Example
     -------
@@ -53,20 +57,24 @@ class History:
     tensor([[2., 3.]])
     """
 
-    def __init__(self, frames: Tensor, dim: int, room: Optional[int] = None) -> None:
-        self.dim = dim % frames.ndim
-        self.size = frames.shape[self.dim]
-        room = max(self.size, 64) if room is None else room
+    def __init__(self, frames: Tensor, dim: int, room: int = 64) -> None:
         if room < 1:
             raise ValueError(f"`room` must be positive, got {room}")
+        self.dim = dim % frames.ndim
+        self.size = frames.shape[self.dim]
+        self.room = room
         self.buffer = self._allocate(frames, self.size + room)
         self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
         self.start = 0
 
     def _allocate(self, like: Tensor, length: int) -> Tensor:
+        """A new buffer of ``length`` frames shaped, typed and placed as ``like``:
+        a normal tensor even inside ``torch.inference_mode`` (the stream may be
+        used outside it later), never one that a saved state still reads."""
         shape = list(like.shape)
         shape[self.dim] = length
-        return like.new_empty(shape)
+        with torch.inference_mode(False):
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
 
     @property
     def frames(self) -> Tensor:
@@ -91,6 +99,10 @@ class History:
     def extend(self, x: Tensor) -> Tensor:
         """Appends ``x`` and returns the previous history followed by ``x``.
 
+        The frames of the previous history are never overwritten (the history
+        moves to a new buffer when the room is used up), so that ``restore``
+        can take the history back to a ``snapshot``.
+
         Arguments
         ---------
         x : torch.Tensor
@@ -102,34 +114,28 @@ class History:
             ``size + x.shape[dim]`` frames along ``dim``, in the dtype of
             ``x`` (the history moves to it): a view of the buffer, valid until
             the next call of ``extend``.
+
+        Example
+        -------
+        >>> history = History(torch.zeros(1, 1, 1), dim=1, room=2)
+        >>> [history.extend(torch.full((1, 2, 1), float(i)))[0, :, 0].tolist() for i in (1, 2)]
+        [[0.0, 1.0, 1.0], [1.0, 2.0, 2.0]]
         """
         new = x.shape[self.dim]
-        if x.dtype != self.buffer.dtype:
-            # Kept in the precision of the frames it receives (the bfloat16
-            # attention caches of the fast mode), whatever the initial state's.
-            frames = self.frames
-            self.buffer = self._allocate(x, self.buffer.shape[self.dim])
-            self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
-            self.start = 0
-        if self.start + self.size + new > self.buffer.shape[self.dim]:
-            self._move_to_start(new)
         end = self.start + self.size
+        if x.dtype != self.buffer.dtype or end + new > self.buffer.shape[self.dim]:
+            # To the start of a new buffer (larger if ``x`` does not fit, in
+            # the precision of the frames it receives, e.g. the bfloat16
+            # attention caches of the fast mode).
+            frames = self.frames
+            length = self.size + max(self.room, new)
+            self.buffer = self._allocate(x, length)
+            self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
+            self.start, end = 0, self.size
         self.buffer.narrow(self.dim, end, new).copy_(x)
         frames = self.buffer.narrow(self.dim, self.start, self.size + new)
         self.start += new
         return frames
-
-    def _move_to_start(self, new: int) -> None:
-        """Copies the history to the start of the buffer (a larger one if
-        ``new`` frames would not fit after it)."""
-        frames = self.frames
-        length = self.buffer.shape[self.dim]
-        if self.size + new > length:
-            self.buffer = self._allocate(frames, 2 * self.size + new)
-        elif self.start < self.size:  # overlapping source and destination
-            frames = frames.clone()
-        self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
-        self.start = 0
 
     def replace(self, frames: Tensor, rows: Optional[Tensor] = None) -> None:
         """Overwrites the history of every stream, or of the streams in ``rows``.
@@ -140,6 +146,13 @@ class History:
             New history (broadcastable to its shape).
         rows : torch.Tensor, optional
             ``[batch]`` bool mask of the streams to overwrite; None: all.
+
+        Example
+        -------
+        >>> history = History(torch.zeros(2, 1, 1), dim=1)
+        >>> history.replace(torch.ones(2, 1, 1), torch.tensor([False, True]))
+        >>> history.frames.flatten().tolist()
+        [0.0, 1.0]
         """
         current = self.frames
         if rows is not None:
@@ -147,8 +160,50 @@ class History:
             frames = torch.where(rows.view(shape), frames, current)
         current.copy_(frames)
 
+    def snapshot(self) -> Tuple[Tensor, int]:
+        """Where the history is now, for ``restore`` (e.g. if a step fails midway)."""
+        return self.buffer, self.start
+
+    def restore(self, snapshot: Tuple[Tensor, int]) -> None:
+        """Takes the history back to a ``snapshot`` (rows that ``replace`` overwrote
+        since then, i.e. streams that start anew, stay overwritten).
+
+        Arguments
+        ---------
+        snapshot : tuple
+            What ``snapshot`` returned.
+
+        Example
+        -------
+        >>> history = History(torch.zeros(1, 2, 1), dim=1)
+        >>> saved = history.snapshot()
+        >>> _ = history.extend(torch.ones(1, 3, 1))
+        >>> history.restore(saved)
+        >>> history.frames.flatten().tolist()
+        [0.0, 0.0]
+        """
+        self.buffer, self.start = snapshot
+
     def to(self, device: torch.device, dtype: torch.dtype) -> "History":
-        """The history on ``device`` in ``dtype`` (itself if already there)."""
+        """The history on ``device`` in ``dtype``.
+
+        Arguments
+        ---------
+        device : torch.device
+            Target device.
+        dtype : torch.dtype
+            Target floating point type.
+
+        Returns
+        -------
+        history : History
+            Itself if already there, else a new history (same room).
+
+        Example
+        -------
+        >>> History(torch.zeros(1, 2, 1), dim=1).to(torch.device("cpu"), torch.float64).dtype
+        torch.float64
+        """
         if self.buffer.device == device and self.buffer.dtype == dtype:
             return self
-        return History(self.frames.to(device, dtype), self.dim)
+        return History(self.frames.to(device, dtype), self.dim, self.room)

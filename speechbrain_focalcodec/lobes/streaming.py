@@ -34,7 +34,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.lobes.causal import Fresh
+from speechbrain_focalcodec.lobes.causal import Context, Fresh
 from speechbrain_focalcodec.lobes.compressor import FocalCompressor
 from speechbrain_focalcodec.lobes.decompressor import FocalDecompressor
 from speechbrain_focalcodec.lobes.vocos import Vocos
@@ -49,7 +49,8 @@ __all__ = [
     "split_state",
 ]
 
-State = List[Tensor]
+# Tensors, or the ``History`` buffers that the stream objects hold instead.
+State = List[Context]
 Shape = Tuple[str, Tuple[int, ...]]
 
 
@@ -201,7 +202,7 @@ class WavLMStream(_Stream):
         sig : torch.Tensor
             Waveform chunk, ``[batch, samples]``, a multiple of
             ``downsample_factor`` samples (except for a final chunk).
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk; None: those whose ``step``
@@ -211,7 +212,7 @@ class WavLMStream(_Stream):
         -------
         feats : torch.Tensor
             ``[batch, frames, dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         step = state[0]
@@ -264,7 +265,7 @@ class CompressorStream(_Stream):
         ---------
         feats : torch.Tensor
             ``[batch, frames, input_dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk (see ``WavLMStream``).
@@ -273,7 +274,7 @@ class CompressorStream(_Stream):
         -------
         lats : torch.Tensor
             ``[batch, frames / downsample_factor, output_dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         step = state[0]
@@ -330,7 +331,7 @@ class DecompressorStream(_Stream):
         ---------
         codes : torch.Tensor
             ``[batch, frames, input_dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk (see ``WavLMStream``).
@@ -339,7 +340,7 @@ class DecompressorStream(_Stream):
         -------
         qfeats : torch.Tensor
             ``[batch, frames * upsample_factor, output_dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         step = state[0]
@@ -391,7 +392,7 @@ class DecoderStream(_Stream):
         ---------
         feats : torch.Tensor
             ``[batch, frames, input_dim]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after the previous chunk.
         fresh : bool or torch.Tensor, optional
             Streams that start with this chunk (see ``WavLMStream``).
@@ -400,7 +401,7 @@ class DecoderStream(_Stream):
         -------
         sig : torch.Tensor
             ``[batch, frames * hop_length]``.
-        state : list of torch.Tensor
+        state : list of torch.Tensor or History
             State after this chunk.
         """
         step = state[0]

@@ -28,8 +28,8 @@ from speechbrain_focalcodec.ops.padding import (
 
 __all__ = ["ConvBlock", "ConvFeatureExtractor", "WavLM"]
 
-# Long inputs go through the feature extractor in blocks of this many output
-# frames (2 s at 50 Hz): the activations of a block (13 MB after the first
+# Long inputs on CPU go through the feature extractor in blocks of this many
+# output frames (2 s at 50 Hz): the activations of a block (13 MB after the first
 # convolution, against 65 MB for 10 s whole) stay in cache and in the
 # allocator's reused memory, and every frame is computed from the same
 # samples as from the whole input (equal outputs, tested).
@@ -96,9 +96,11 @@ class ConvBlock(CausalConvolution):
         """
         if self.causal:
             return (num_frames - 1) // self.stride + 1
-        if isinstance(num_frames, int):
-            return (max(num_frames, self.kernel_size) - self.kernel_size) // self.stride + 1
-        return (num_frames.clamp(min=self.kernel_size) - self.kernel_size) // self.stride + 1
+        if isinstance(num_frames, Tensor):
+            num_frames = num_frames.clamp(min=self.kernel_size)
+        else:  # int, or a symbolic int under torch.export
+            num_frames = torch.sym_max(num_frames, self.kernel_size)
+        return (num_frames - self.kernel_size) // self.stride + 1
 
     def forward(self, x: Tensor, num_frames: Optional[Tensor] = None) -> Tensor:
         """Applies the block.
@@ -141,12 +143,8 @@ class ConvBlock(CausalConvolution):
         return self._convolve(x)
 
     def _convolve(self, x: Tensor) -> Tensor:
-        x = self.norm(self.dropout(strided_conv(x, self.conv.weight, self.stride)))
-        if tracing() or (torch.is_grad_enabled() and x.requires_grad):
-            return self.activation(x)
-        # Inference: in place (the first blocks' outputs are the largest
-        # tensors of the encoder; a new one costs its allocation).
-        return torch.ops.aten.gelu_(x)
+        x = self.dropout(strided_conv(x, self.conv.weight, self.stride))
+        return self.activation(self.norm(x))
 
 
 class ConvFeatureExtractor(nn.Module):
@@ -164,6 +162,10 @@ class ConvFeatureExtractor(nn.Module):
         Dropout after each convolution.
     causal : bool
         Causal blocks.
+
+    On CPU, inputs of at least ``2 * BLOCK_FRAMES`` output frames go through
+    the blocks ``BLOCK_FRAMES`` output frames at a time (forward hooks on the
+    blocks' sub-modules then see one call per such block).
 
     Example
     -------
@@ -234,16 +236,17 @@ class ConvFeatureExtractor(nn.Module):
         counts = [num_samples]
         for layer in self.layers:
             counts.append(None if counts[-1] is None else layer.num_output_frames(counts[-1]))
-        lengths = [x.shape[1]]
-        for layer in self.layers:
-            lengths.append(layer.num_output_frames(lengths[-1]))
-        if tracing() or lengths[-1] < 2 * BLOCK_FRAMES:
+        length = x.shape[1]
+        if not tracing() and x.device.type == "cpu":
+            for layer in self.layers:
+                length = layer.num_output_frames(length)
+        if tracing() or x.device.type != "cpu" or length < 2 * BLOCK_FRAMES:
             for layer, num_frames in zip(self.layers, counts):
                 x = layer.forward_frames(x, num_frames)
             return x.transpose(1, 2), counts[-1]
         blocks = [
-            self._block(x, counts, start, min(start + BLOCK_FRAMES, lengths[-1]))
-            for start in range(0, lengths[-1], BLOCK_FRAMES)
+            self._block(x, counts, start, min(start + BLOCK_FRAMES, length))
+            for start in range(0, length, BLOCK_FRAMES)
         ]
         return torch.cat(blocks, dim=1).transpose(1, 2), counts[-1]
 

@@ -45,16 +45,17 @@ def _probe_onednn_linear() -> bool:
         return False
 
 
-def _probe_onednn_conv() -> bool:
+def _probe_onednn_conv(dtype: torch.dtype) -> bool:
     """Whether oneDNN's private convolution operators exist and compute ``F.conv2d``
-    with a weight reordered ahead of the call (channels-last frames)."""
+    in ``dtype`` with a weight reordered ahead of the call (channels-last frames)."""
     try:
         if not torch.backends.mkldnn.is_available():
             return False
         last = torch.channels_last
-        x = (torch.arange(24.0).view(1, 4, 1, 6) / 8.0).contiguous(memory_format=last)
-        weight = (torch.arange(12.0).view(4, 1, 1, 3) / 4.0).contiguous(memory_format=last)
-        bias = torch.arange(4.0)
+        x = (torch.arange(24.0).view(1, 4, 1, 6) / 8.0).to(dtype).contiguous(memory_format=last)
+        weight = (torch.arange(12.0).view(4, 1, 1, 3) / 4.0).to(dtype)
+        weight = weight.contiguous(memory_format=last)
+        bias = torch.arange(4.0).to(dtype)
         packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
             weight.to_mkldnn(), [0, 1], [1, 1], [1, 1], 4, list(x.shape)
         )
@@ -68,7 +69,10 @@ def _probe_onednn_conv() -> bool:
 
 
 ONEDNN_LINEAR = _probe_onednn_linear()
-ONEDNN_CONV = _probe_onednn_conv()
+# The dtypes in which the convolutions of streams may keep reordered weights.
+ONEDNN_CONV = frozenset(
+    dtype for dtype in (torch.float32, torch.bfloat16) if _probe_onednn_conv(dtype)
+)
 _enabled = os.environ.get("FOCALCODEC_FAST_KERNELS", "1").strip() not in ("0", "false", "no")
 
 

@@ -12,14 +12,14 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.ops.capability import ONEDNN_CONV, fast_kernels, tracing
 from speechbrain_focalcodec.ops.linear import linear
-from speechbrain_focalcodec.ops.weight_cache import WeightStore, active_store
+from speechbrain_focalcodec.ops.weight_cache import WeightStore, store_for
 
 __all__ = ["conv_frames", "strided_conv", "transposed_conv"]
 
@@ -186,22 +186,22 @@ def _primitive(
 def _conv_store(x: Tensor, weight: Tensor) -> Optional[WeightStore]:
     """The active store when the reordered weight of a convolution of ``x`` can be
     kept in it (inference on CPU, with a parameter's weight); else None."""
-    store = active_store()
-    owner = weight if weight._base is None else weight._base
-    if store is None or not ONEDNN_CONV or weight.device.type != "cpu":
-        return None
-    if not isinstance(owner, nn.Parameter) or owner.is_inference():
-        return None
-    if weight.dtype not in (torch.float32, torch.bfloat16):
+    store = store_for(weight)
+    if store is None or weight.device.type != "cpu" or weight.dtype not in ONEDNN_CONV:
         return None
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return None
     return store
 
 
-def _packed_conv_weight(store: WeightStore, frames: Tensor, weight: Tensor, args: Tuple) -> Any:
-    """The weight reordered by oneDNN for channels-last frames of the shape of
-    ``frames`` (``[batch, channels, 1, time]``), kept in ``store``."""
+ConvArgs = Tuple[List[int], List[int], List[int], int]  # padding, stride, dilation, groups
+
+
+def _packed_conv_weight(
+    store: WeightStore, frames: Tensor, weight: Tensor, args: ConvArgs
+) -> Tensor:
+    """The weight reordered by oneDNN (an opaque oneDNN tensor) for channels-last
+    frames of the shape of ``frames`` (``[batch, channels, 1, time]``), kept in ``store``."""
     padding, stride, dilation, groups = args
     input_size = list(frames.shape)
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, fast_kernels
-from speechbrain_focalcodec.ops.weight_cache import active_store
+from speechbrain_focalcodec.ops.weight_cache import store_for
 
 __all__ = ["Linear", "linear", "product_dtype"]
 
@@ -54,11 +54,8 @@ def _packed_weight(weight: Tensor, rows: int) -> Tensor:
     """The weight reordered by oneDNN for ``rows``-row products, kept in the
     active store, when it is a parameter (or a view of one) and the product is
     short; else ``weight``."""
-    store = active_store()
-    owner = weight if weight._base is None else weight._base
-    if store is None or rows > PACKED_ROWS[weight.dtype] or not isinstance(owner, nn.Parameter):
-        return weight
-    if owner.is_inference():
+    store = store_for(weight)
+    if store is None or rows > PACKED_ROWS[weight.dtype]:
         return weight
     return store.get(
         weight,

@@ -32,7 +32,7 @@ from typing import Callable, Dict, Hashable, Iterator, Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ["WeightStore", "active_store", "kept_weights"]
+__all__ = ["WeightStore", "active_store", "kept_weights", "store_for"]
 
 _ACTIVE: contextvars.ContextVar[Optional["WeightStore"]] = contextvars.ContextVar(
     "focalcodec_weight_store", default=None
@@ -128,6 +128,33 @@ def active_store() -> Optional[WeightStore]:
     True
     """
     return _ACTIVE.get()
+
+
+def store_for(weight: Tensor) -> Optional[WeightStore]:
+    """The active store if a tensor derived from ``weight`` may be kept in it: the
+    weight is a parameter (or a view of one) and not an inference tensor.
+
+    Arguments
+    ---------
+    weight : torch.Tensor
+        A weight.
+
+    Returns
+    -------
+    store : WeightStore or None
+
+    Example
+    -------
+    >>> weight = torch.nn.Parameter(torch.randn(3, 4))
+    >>> with kept_weights(WeightStore()) as store:
+    ...     store_for(weight) is store, store_for(torch.randn(3, 4))
+    (True, None)
+    """
+    store = _ACTIVE.get()
+    owner = weight if weight._base is None else weight._base
+    if store is None or not isinstance(owner, torch.nn.Parameter) or owner.is_inference():
+        return None
+    return store
 
 
 @contextmanager
