@@ -287,15 +287,20 @@ class _StreamBase:
         instead of copying the contexts and caches into new tensors (see
         ``lobes/history.py``)."""
         state = self.step.initial_state(self.batch_size, device)
+        names = self.step.state_names()
+        count = sum(name.split(".")[1] != "step" for name in names)
         held: State = []
-        for name, tensor in zip(self.step.state_names(), state):
+        for name, tensor in zip(names, state):
             kind = name.split(".")[1]
-            if kind in ("keys", "values"):  # [batch, heads, frames, head_dim]
-                held.append(History(tensor, dim=2))
-            elif kind == "context":  # [batch, frames, channels]
-                held.append(History(tensor, dim=1))
-            else:
+            if kind not in ("keys", "values", "context"):
                 held.append(tensor)
+                continue
+            # [batch, heads, frames, head_dim] caches, [batch, frames, channels] contexts;
+            # starts spread over the room: the histories are copied at different chunks.
+            dim = 2 if kind != "context" else 1
+            room = max(tensor.shape[dim], 64)
+            start = room * len([item for item in held if isinstance(item, History)]) // count
+            held.append(History(tensor, dim, room, start))
         return held
 
     def _indices(self, slots: Slots) -> List[int]:

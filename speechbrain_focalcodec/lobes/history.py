@@ -44,9 +44,14 @@ class History:
     dim : int
         The time axis (1 for ``[batch, time, channels]`` contexts, 2 for
         ``[batch, heads, time, head_dim]`` attention caches).
-    room : int
-        Frames that can be appended before the history is moved back to the
-        start of a buffer (once every 16 chunks of 4 frames by default).
+    room : int, optional
+        Frames that can be appended before the history is copied to the
+        start of a new buffer; ``max(size, 64)`` by default (the 511-frame
+        windows of FocalCodec-Stream: once every 128 chunks of 4 frames).
+    start : int
+        Where the history starts in its first buffer (at most ``room``):
+        histories of one stream given different starts are copied at
+        different chunks, not all at once.
 
     Example
     -------
@@ -57,15 +62,19 @@ class History:
     tensor([[2., 3.]])
     """
 
-    def __init__(self, frames: Tensor, dim: int, room: int = 64) -> None:
-        if room < 1:
-            raise ValueError(f"`room` must be positive, got {room}")
+    def __init__(
+        self, frames: Tensor, dim: int, room: Optional[int] = None, start: int = 0
+    ) -> None:
         self.dim = dim % frames.ndim
         self.size = frames.shape[self.dim]
-        self.room = room
-        self.buffer = self._allocate(frames, self.size + room)
-        self.buffer.narrow(self.dim, 0, self.size).copy_(frames)
-        self.start = 0
+        self.room = max(self.size, 64) if room is None else room
+        if self.room < 1:
+            raise ValueError(f"`room` must be positive, got {self.room}")
+        if not 0 <= start <= self.room:
+            raise ValueError(f"`start` must be in [0, {self.room}], got {start}")
+        self.buffer = self._allocate(frames, self.size + self.room)
+        self.buffer.narrow(self.dim, start, self.size).copy_(frames)
+        self.start = start
 
     def _allocate(self, like: Tensor, length: int) -> Tensor:
         """A new buffer of ``length`` frames shaped, typed and placed as ``like``:
