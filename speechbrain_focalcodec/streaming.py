@@ -298,7 +298,7 @@ class _StreamBase:
             # [batch, heads, frames, head_dim] caches, [batch, frames, channels] contexts;
             # starts spread over the room: the histories are copied at different chunks.
             dim = 2 if kind != "context" else 1
-            room = max(tensor.shape[dim], 64)
+            room = History.default_room(tensor.shape[dim])
             start = room * len([item for item in held if isinstance(item, History)]) // count
             held.append(History(tensor, dim, room, start))
         return held

@@ -67,7 +67,7 @@ class History:
     ) -> None:
         self.dim = dim % frames.ndim
         self.size = frames.shape[self.dim]
-        self.room = max(self.size, 64) if room is None else room
+        self.room = self.default_room(self.size) if room is None else room
         if self.room < 1:
             raise ValueError(f"`room` must be positive, got {self.room}")
         if not 0 <= start <= self.room:
@@ -75,6 +75,26 @@ class History:
         self.buffer = self._allocate(frames, self.size + self.room)
         self.buffer.narrow(self.dim, start, self.size).copy_(frames)
         self.start = start
+
+    @staticmethod
+    def default_room(size: int) -> int:
+        """The default room of a history of ``size`` frames: as many, at least 64.
+
+        Arguments
+        ---------
+        size : int
+            Frames kept.
+
+        Returns
+        -------
+        room : int
+
+        Example
+        -------
+        >>> History.default_room(511), History.default_room(6)
+        (511, 64)
+        """
+        return max(size, 64)
 
     def _allocate(self, like: Tensor, length: int) -> Tensor:
         """A new buffer of ``length`` frames shaped, typed and placed as ``like``:
