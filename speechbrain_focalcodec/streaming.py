@@ -290,17 +290,17 @@ class _StreamBase:
         names = self.step.state_names()
         count = sum(name.split(".")[1] != "step" for name in names)
         held: State = []
+        index = 0  # of the history: starts spread over the room, copies at different chunks
         for name, tensor in zip(names, state):
             kind = name.split(".")[1]
             if kind not in ("keys", "values", "context"):
                 held.append(tensor)
                 continue
-            # [batch, heads, frames, head_dim] caches, [batch, frames, channels] contexts;
-            # starts spread over the room: the histories are copied at different chunks.
+            # [batch, heads, frames, head_dim] caches, [batch, frames, channels] contexts
             dim = 2 if kind != "context" else 1
             room = History.default_room(tensor.shape[dim])
-            start = room * len([item for item in held if isinstance(item, History)]) // count
-            held.append(History(tensor, dim, room, start))
+            held.append(History(tensor, dim, room, room * index // count))
+            index += 1
         return held
 
     def _indices(self, slots: Slots) -> List[int]:

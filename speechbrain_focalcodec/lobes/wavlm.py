@@ -236,11 +236,11 @@ class ConvFeatureExtractor(nn.Module):
         counts = [num_samples]
         for layer in self.layers:
             counts.append(None if counts[-1] is None else layer.num_output_frames(counts[-1]))
-        length = x.shape[1]
-        if not tracing() and x.device.type == "cpu":
+        blocked, length = not tracing() and x.device.type == "cpu", x.shape[1]
+        if blocked:
             for layer in self.layers:
                 length = layer.num_output_frames(length)
-        if tracing() or x.device.type != "cpu" or length < 2 * BLOCK_FRAMES:
+        if not blocked or length < 2 * BLOCK_FRAMES:
             for layer, num_frames in zip(self.layers, counts):
                 x = layer.forward_frames(x, num_frames)
             return x.transpose(1, 2), counts[-1]
