@@ -19,7 +19,13 @@ from torch import Tensor
 from speechbrain_focalcodec.audio import AudioError, check_audio_path, check_sample_rate, resample
 from speechbrain_focalcodec.files import atomic_path
 
-__all__ = ["AUDIO_SUFFIXES", "AudioFileReader", "AudioFileWriter", "expand_inputs"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "AudioFileReader",
+    "AudioFileWriter",
+    "expand_inputs",
+    "write_audio_file",
+]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64")
 # Containers of uncompressed samples, whose frame count libsndfile derives from the data
@@ -213,6 +219,34 @@ class AudioFileWriter:
 
     def __exit__(self, kind: object, error: Optional[BaseException], trace: object) -> None:
         self._finish(error)
+
+
+def write_audio_file(path: Union[str, Path], sig: Tensor, sample_rate: int) -> None:
+    """Writes a whole mono signal as ``AudioFileWriter`` does: clipped to [-1, 1],
+    in the format of the suffix (WAV: 16-bit PCM), the file appearing whole or not
+    at all.
+
+    Arguments
+    ---------
+    path : str or Path
+        Output file.
+    sig : torch.Tensor
+        ``[samples]``.
+    sample_rate : int
+        Rate of the samples.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "tone.wav"
+    >>> write_audio_file(path, torch.zeros(1600), 16000)
+    >>> AudioFileReader(path, 16000).num_samples
+    1600
+    """
+    if sig.ndim != 1:
+        shape = list(sig.shape)
+        raise AudioError(f"Cannot write audio file {path}: expected [samples], got {shape}")
+    with AudioFileWriter(path, sample_rate) as writer:
+        writer.write(sig)
 
 
 def expand_inputs(inputs: Sequence[str], suffixes: Sequence[str]) -> List[tuple]:

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from speechbrain_focalcodec import hub
-from speechbrain_focalcodec.files import OutputError, atomic_path
+from speechbrain_focalcodec.files import OutputError, atomic_path, current_umask
 
 __all__ = [
     "CONFIG_FILE",
@@ -371,7 +371,7 @@ def _write_files(folder: Path, config: Mapping[str, Any], hparams: str, state: d
     (folder / HPARAMS_FILE).write_text(hparams, encoding="utf-8")
     save_file(state, str(folder / WEIGHTS_FILE))
     for name in (CONFIG_FILE, HPARAMS_FILE, WEIGHTS_FILE):
-        os.chmod(folder / name, 0o644 & ~_umask())
+        os.chmod(folder / name, 0o644 & ~current_umask())
 
 
 def write_checkpoint(
@@ -410,7 +410,7 @@ def write_checkpoint(
             temporary.unlink()
             temporary.mkdir()
             _write_files(temporary, config, hparams, state)
-            os.chmod(temporary, 0o777 & ~_umask())
+            os.chmod(temporary, 0o777 & ~current_umask())
         return
     if not directory.is_dir():
         raise OutputError(f"cannot write {directory}: it exists and is not a directory")
@@ -427,9 +427,3 @@ def write_checkpoint(
         raise OutputError(f"cannot write {directory}: {reason}") from None
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

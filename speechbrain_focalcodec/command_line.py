@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from speechbrain_focalcodec.machine import available_cpus
+
 __all__ = [
     "PROG",
     "CommandError",
@@ -129,7 +131,8 @@ def _seconds(text: str, strict: bool) -> float:
 
 
 def thread_count(text: str) -> int:
-    """argparse type: CPU threads, from 1 to the machine's core count.
+    """argparse type: CPU threads, from 1 to the CPUs this process may use
+    (``machine.available_cpus``).
 
     Arguments
     ---------
@@ -147,16 +150,16 @@ def thread_count(text: str) -> int:
     >>> thread_count("100000")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    argparse.ArgumentTypeError: must be from 1 to ... (the CPU cores of this machine), got '100000'
+    argparse.ArgumentTypeError: must be from 1 to ... (the CPUs this process may use), got '100000'
     """
-    cores = os.cpu_count() or 1
+    cores = available_cpus()
     try:
         value = int(text)
     except ValueError:
         value = 0
     if not 1 <= value <= cores:
         raise argparse.ArgumentTypeError(
-            f"must be from 1 to {cores} (the CPU cores of this machine), got {text!r}"
+            f"must be from 1 to {cores} (the CPUs this process may use), got {text!r}"
         )
     return value
 

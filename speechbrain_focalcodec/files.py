@@ -23,6 +23,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "current_umask",
     "make_folder",
 ]
 
@@ -77,6 +78,37 @@ def make_folder(path: PathLike) -> Path:
     return path
 
 
+def current_umask() -> int:
+    """The process's file-creation mask.
+
+    Read from ``/proc/self/status`` where the system has it (Linux), so that the
+    mask is never changed: ``os.umask`` can only read it by setting another one,
+    and a file that another thread creates meanwhile would get that other mask.
+    Elsewhere it is read so, through the strictest mask (``0o077``).
+
+    Returns
+    -------
+    umask : int
+
+    Example
+    -------
+    >>> umask = os.umask(0o027)
+    >>> current_umask() == 0o027
+    True
+    >>> _ = os.umask(umask)
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike, mode: int = 0o644) -> Iterator[Path]:
     """A temporary path in ``path``'s folder, renamed to ``path`` when the block succeeds.
@@ -115,10 +147,8 @@ def atomic_path(path: PathLike, mode: int = 0o644) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
         if temporary.is_file():
-            os.chmod(temporary, mode & ~umask)
+            os.chmod(temporary, mode & ~current_umask())
         os.replace(temporary, path)
     except OSError as error:
         _remove(temporary)

@@ -133,7 +133,7 @@ EXTRACT = ["extract-tokens", "m.json", "--model", OFFLINE]
         (ENCODE + ["--segment", "-1"], "--segment: must be a finite"),
         (ENCODE + ["--context", "-1"], "--context: must be a finite number of seconds >= 0"),
         (ENCODE + ["--threads", "0"], "--threads: must be from 1 to"),
-        (ENCODE + ["--threads", "100000"], "(the CPU cores of this machine)"),
+        (ENCODE + ["--threads", "100000"], "(the CPUs this process may use)"),
         (CONVERT + ["--topk", "0"], "--topk: must be a whole number"),
         (ENCODE[:1] + ENCODE[3:], "the following arguments are required: --model"),
         (EXTRACT + ["--batch_size", "0", "--output", "t"], "--batch_size: must be"),

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.checkpoints import CheckpointError
 from speechbrain_focalcodec.codec_config import MAX_PARAMETERS, validate_config
-from speechbrain_focalcodec.files import OutputError
+from speechbrain_focalcodec.files import OutputError, current_umask
 from tests.conftest import GOLDEN
 
 
@@ -162,14 +162,6 @@ def test_save_pretrained_permissions(tmp_path):
         mode = stat.S_IMODE((tmp_path / "out" / name).stat().st_mode)
         assert mode == 0o644 & ~current_umask(), (name, oct(mode))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-
-
-def current_umask() -> int:
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def disk_full(*args, **kwargs):

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from speechbrain.dataio.dataio import write_audio
 from torch import Tensor
 
 from speechbrain_focalcodec.audio import resample
+from speechbrain_focalcodec.audio_files import write_audio_file
 from speechbrain_focalcodec.codec import FocalCodec
 from speechbrain_focalcodec.evaluation.models import load_metrics
 from speechbrain_focalcodec.ops.padding import lens_to_counts
@@ -124,7 +124,8 @@ class GeneratedSpeechMetrics:
 def save_signals(
     folder: Union[str, Path], ids: List[str], sig: Tensor, lens: Tensor, sample_rate: int
 ) -> None:
-    """Writes each signal of a padded batch to ``<folder>/<id>.wav``.
+    """Writes each signal of a padded batch to ``<folder>/<id>.wav`` (see
+    ``audio_files.write_audio_file``: 16-bit PCM, each file whole or not at all).
 
     Arguments
     ---------
@@ -143,7 +144,7 @@ def save_signals(
     folder.mkdir(parents=True, exist_ok=True)
     counts = lens_to_counts(lens, sig.shape[1]).tolist()
     for utt_id, item, count in zip(ids, sig, counts):
-        write_audio(str(folder / f"{utt_id}.wav"), item[:count].cpu(), sample_rate)
+        write_audio_file(folder / f"{utt_id}.wav", item[:count], sample_rate)
 
 
 @torch.no_grad()

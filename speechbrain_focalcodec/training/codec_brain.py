@@ -30,7 +30,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-import soundfile
 import speechbrain as sb
 import torch
 from speechbrain.nnet.schedulers import update_learning_rate
@@ -38,8 +37,8 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain.utils.metric_stats import MetricStats
 from torch import Tensor, nn
 
+from speechbrain_focalcodec.audio_files import write_audio_file
 from speechbrain_focalcodec.evaluation.models import load_metrics
-from speechbrain_focalcodec.files import atomic_path
 from speechbrain_focalcodec.ops.padding import lens_to_counts
 from speechbrain_focalcodec.training.feature_cache import CachedEncoder
 
@@ -332,9 +331,7 @@ class CodecStageBrain(sb.Brain):
                 return
             count = hyp_sig.shape[1] if counts is None else int(counts[index])
             for suffix, sig in (("rec", hyp_sig), ("ref", ref_sig)):
-                with atomic_path(folder / f"{utt_id}_{suffix}.wav") as path:
-                    samples = sig[index, :count].detach().float().cpu().numpy()
-                    soundfile.write(str(path), samples, rate, format="WAV")
+                write_audio_file(folder / f"{utt_id}_{suffix}.wav", sig[index, :count], rate)
             self.saved_audios += 1
             if self.saved_audios == 1:
                 logger.info("Writing test resyntheses to %s", folder)

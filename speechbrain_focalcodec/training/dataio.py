@@ -11,7 +11,6 @@ Authors
 """
 
 import logging
-import os
 from typing import Any, Dict, Mapping
 
 import speechbrain as sb
@@ -20,26 +19,14 @@ from speechbrain.dataio.sampler import DynamicBatchSampler
 from torch import Tensor
 
 from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.machine import available_cpus
 from speechbrain_focalcodec.training.manifests import DataPreparationError
 
-__all__ = ["SPLITS", "available_cpus", "dataio_prepare", "loader_kwargs", "loader_workers"]
+__all__ = ["SPLITS", "dataio_prepare", "loader_kwargs", "loader_workers"]
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity where known).
-
-    Example
-    -------
-    >>> available_cpus() >= 1
-    True
-    """
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def loader_workers(requested: int, cpus: int = 0) -> int:

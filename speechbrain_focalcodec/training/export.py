@@ -35,7 +35,7 @@ from speechbrain.utils.checkpoints import Checkpoint
 
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.checkpoints import CheckpointError
-from speechbrain_focalcodec.files import atomic_write_text
+from speechbrain_focalcodec.files import atomic_write_text, current_umask
 from speechbrain_focalcodec.training.checkpointing import AtomicCheckpointer
 from speechbrain_focalcodec.training.encoder import (
     EncoderUnavailable,
@@ -107,8 +107,7 @@ def _same_permissions(folder: Path) -> None:
     Some writers (safetensors) create their file readable by its owner only; an
     exported codec is meant to be shared like the rest of the directory.
     """
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     for path in folder.iterdir():
         if path.is_file():
             path.chmod(0o666 & ~umask)

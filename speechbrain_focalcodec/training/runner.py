@@ -24,7 +24,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_focalcodec.checkpoints import CheckpointError
 from speechbrain_focalcodec.files import OutputError
-from speechbrain_focalcodec.training.dataio import available_cpus
+from speechbrain_focalcodec.machine import available_cpus
 from speechbrain_focalcodec.training.distributed import (
     MainProcessFailed,
     destroy_distributed,

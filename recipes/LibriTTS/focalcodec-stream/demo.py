@@ -31,10 +31,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from speechbrain.dataio.dataio import write_audio
-
 from speechbrain_focalcodec import FocalCodec
 from speechbrain_focalcodec.audio import load_audio
+from speechbrain_focalcodec.audio_files import write_audio_file
 from speechbrain_focalcodec.files import atomic_write_text
 from speechbrain_focalcodec.training.resynthesize import plot_spectrograms
 from speechbrain_focalcodec.training.stream_check import (
@@ -164,7 +163,7 @@ def run_demo(
     codec = FocalCodec.from_pretrained(output_folder / "codec")
     sig = load_audio(audio, codec.sample_rate_input)[None]
     toks, rec = stream_utterance(codec, sig)
-    write_audio(str(output_folder / "reconstruction.wav"), rec[0], codec.sample_rate_output)
+    write_audio_file(output_folder / "reconstruction.wav", rec[0], codec.sample_rate_output)
     plot_spectrograms(
         sig[0],
         codec.sample_rate_input,

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Sequence
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.evaluation.signals import mel_distance, pesq_wb, stoi
 from speechbrain_focalcodec.files import atomic_write_text
-from speechbrain_focalcodec.training.dataio import available_cpus
+from speechbrain_focalcodec.machine import available_cpus
 from speechbrain_focalcodec.training.export import ExportError, export_codec
 from speechbrain_focalcodec.training.resynthesize import resynthesize
 from speechbrain_focalcodec.training.runner import RecipeError, set_threads
