@@ -7,9 +7,16 @@ for the process group's timeout (two hours) unless a launcher kills them. Here
 result or raises: the error the user can fix, in one line, or, after an
 unexpected exception on the main process (which keeps its traceback), a one-line
 ``MainProcessFailed`` on the others. ``init_distributed`` also destroys the process
-group when the program exits (SpeechBrain never does), which avoids the C++ abort
-(``terminate called without an active exception``) that tearing down a live gloo
-group at interpreter exit may cause.
+group when the program exits (SpeechBrain never does).
+
+Destroying the group is not enough to exit cleanly: once a
+``DistributedDataParallel`` module has used a gloo group, its worker threads
+outlive ``destroy_process_group``, and a worker that drops the last reference to
+a tensor of a finished collective while the interpreter shuts down aborts the
+process (``terminate called without an active exception``, exit status -6; seen
+in about one run in twenty of the tiny recipes, more often with collectives
+still queued). ``end_distributed`` ends such a process without shutting the
+interpreter down: the recipes call it when they are done.
 
 Authors
  * speechbrain-focalcodec developers 2026
@@ -17,14 +24,24 @@ Authors
 
 import atexit
 import logging
+import os
+import sys
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 import torch
 from speechbrain.utils.distributed import ddp_broadcast, ddp_init_group, if_main_process
 
-__all__ = ["MainProcessFailed", "destroy_distributed", "init_distributed", "on_main"]
+__all__ = [
+    "MainProcessFailed",
+    "destroy_distributed",
+    "end_distributed",
+    "init_distributed",
+    "on_main",
+]
 
 logger = logging.getLogger(__name__)
+# Whether ``init_distributed`` started a process group in this process.
+_STARTED = {"group": False}
 
 
 class MainProcessFailed(RuntimeError):
@@ -58,7 +75,38 @@ def init_distributed(run_opts: Dict[str, Any]) -> None:
     """
     ddp_init_group(run_opts)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        _STARTED["group"] = True
         atexit.register(destroy_distributed)
+
+
+def end_distributed(status: int = 0) -> None:
+    """Ends a process that ``init_distributed`` put in a process group.
+
+    The group is destroyed, the exit handlers run (logging is flushed, temporary
+    folders are removed) and the process exits with ``status`` without the
+    interpreter's shutdown, during which the gloo worker threads may abort the
+    process (see the module's docstring). Returns at once, doing nothing, in a
+    process that started no group.
+
+    Arguments
+    ---------
+    status : int
+        Exit status.
+
+    Example
+    -------
+    >>> end_distributed(0)  # no process group was started: nothing to do
+    """
+    if not _STARTED["group"]:
+        return
+    destroy_distributed()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def on_main(

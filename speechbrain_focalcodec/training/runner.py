@@ -28,6 +28,7 @@ from speechbrain_focalcodec.machine import available_cpus
 from speechbrain_focalcodec.training.distributed import (
     MainProcessFailed,
     destroy_distributed,
+    end_distributed,
     on_main,
 )
 from speechbrain_focalcodec.training.encoder import (
@@ -216,7 +217,8 @@ def run_recipe(
 
     ``--threads N`` is handled here (see ``set_threads``). Errors in ``USER_ERRORS``
     (and ``user_errors``) are printed as one line ``error: ...`` (status 1); others
-    keep their traceback. The distributed process group, if any, is destroyed.
+    keep their traceback. The distributed process group, if any, is destroyed, and a
+    process launched by torchrun exits here (``end_distributed``).
 
     Arguments
     ---------
@@ -238,6 +240,7 @@ def run_recipe(
     >>> run_recipe(run, ["x", "--threads=1"])
     1
     """
+    status = 0
     try:
         argv, threads = threads_option(argv)
         if threads is not None:
@@ -245,10 +248,11 @@ def run_recipe(
         run(argv)
     except USER_ERRORS + tuple(user_errors) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        status = 1
     finally:
         destroy_distributed()
-    return 0
+    end_distributed(status)  # a torchrun worker exits here
+    return status
 
 
 def main_only(function: Callable[..., Any], **kwargs: Any) -> Any:

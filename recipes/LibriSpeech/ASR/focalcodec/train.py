@@ -21,7 +21,7 @@ from librispeech_prepare import prepare_librispeech
 from speechbrain.utils.distributed import if_main_process, infer_device
 
 from speechbrain_focalcodec.probes.datasets import token_datasets
-from speechbrain_focalcodec.training.distributed import init_distributed, on_main
+from speechbrain_focalcodec.training.distributed import end_distributed, init_distributed, on_main
 
 
 class ASR(sb.Brain):
@@ -124,7 +124,7 @@ if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
-    init_distributed(run_opts)  # destroys the process group at exit
+    init_distributed(run_opts)  # destroyed by end_distributed or at exit
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,
@@ -169,3 +169,4 @@ if __name__ == "__main__":
     asr_brain.evaluate(
         datasets["test"], min_key="WER", test_loader_kwargs=hparams["test_dataloader_opts"]
     )
+    end_distributed()  # a torchrun worker exits here (see training/distributed.py)
