@@ -22,7 +22,7 @@ import torch
 
 from speechbrain_focalcodec.audio import load_audio
 from speechbrain_focalcodec.codec import FocalCodec
-from speechbrain_focalcodec.ops.linear import linear
+from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, onednn_wins_large_products
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = ROOT / "tests" / "golden" / "manifests"
@@ -163,6 +163,8 @@ def machine() -> Dict[str, Any]:
     info["threads"] = torch.get_num_threads()
     info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    # What ``ops/linear.py`` measured for the long float32 products on this CPU.
+    info["long_products"] = "oneDNN" if onednn_wins_large_products() else "F.linear (MKL)"
     return info
 
 
@@ -173,25 +175,34 @@ def describe_machine() -> str:
     return (
         f"CPU: {info['cpu']}, {info['family_model']} ({info['cpus']} cores; "
         f"{' '.join(info['isa'])}), torch {info['torch']} with {info['threads']} threads, "
+        f"long float32 products on {info['long_products']}, "
         f"GPU: {gpu}, load average {info['load_average']}"
     )
 
 
 def matmul_peaks(size: int, repeats: int) -> Dict[str, float]:
     """Best GFLOP/s of ``size``-cubed matrix products on this machine, per path:
-    float32 through oneDNN (what the lobes use) and ``torch.mm`` (MKL), bfloat16
-    through oneDNN."""
+    float32 through oneDNN's linear primitive and through ``torch.mm`` (MKL), and
+    bfloat16 (oneDNN where the CPU has a bfloat16 primitive, else ``F.linear``).
+    ``fp32_peak`` is the better float32 path: the machine's float32 peak."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     a16, b16 = a.bfloat16(), b.bfloat16()
-    times = measure(
-        {
-            "float32, oneDNN": partial(linear, a, b),
-            "float32, torch.mm (MKL)": partial(torch.mm, a, b),
-            "bfloat16, oneDNN": partial(linear, a16, b16),
-        },
-        repeats,
-    )
+    onednn = torch.ops.mkldnn._linear_pointwise
+    paths = {"float32, torch.mm (MKL)": partial(torch.mm, a, b)}
+    if torch.float32 in ONEDNN_LINEAR:
+        paths["float32, oneDNN"] = partial(onednn, a, b, None, "none", [], "")
+    if torch.bfloat16 in ONEDNN_LINEAR:
+        paths["bfloat16, oneDNN"] = partial(onednn, a16, b16, None, "none", [], "")
+    else:
+        paths["bfloat16, F.linear"] = partial(torch.nn.functional.linear, a16, b16)
+    with torch.inference_mode():
+        times = measure(paths, repeats)
     return {name: 2 * size**3 / seconds / 1e9 for name, seconds in times.items()}
+
+
+def fp32_peak(peaks: Dict[str, float]) -> float:
+    """The machine's float32 peak: the best float32 path of ``matmul_peaks``."""
+    return max(rate for name, rate in peaks.items() if name.startswith("float32"))
 
 
 def describe_peaks(peaks: Dict[str, float]) -> str:

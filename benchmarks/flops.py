@@ -24,6 +24,7 @@ from benchmarks.common import (
     VARIANTS,
     base_parser,
     build_codec,
+    fp32_peak,
     load_reference,
     markdown,
     measure,
@@ -49,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     peaks = setup(args)
     seconds = 1.0 if args.tiny else args.seconds
-    peak = peaks["float32, oneDNN"]
+    peak = fp32_peak(peaks)
     print()
     print(markdown(["matrix product", "GFLOP/s"], [[k, f"{v:.0f}"] for k, v in peaks.items()]))
     codec = build_codec(args.variant, args.tiny)

@@ -41,6 +41,7 @@ import torch
 from benchmarks.common import (
     base_parser,
     build_codec,
+    fp32_peak,
     load_reference,
     markdown,
     reference_twin,
@@ -160,7 +161,7 @@ def max_streams(args, codec, device: torch.device, peaks: Dict[str, float]) -> i
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
             rate = streams * flops / p50 / 1e9
             row += [f"{1000 * p50:.1f}", f"{1000 * p95:.1f}"]
-            row.append(f"{rate:.0f} ({100 * rate / peaks['float32, oneDNN']:.0f}%)")
+            row.append(f"{rate:.0f} ({100 * rate / fp32_peak(peaks):.0f}%)")
             if p95 < chunk_s:
                 best[name] = streams
             else:
@@ -173,7 +174,7 @@ def max_streams(args, codec, device: torch.device, peaks: Dict[str, float]) -> i
     print()
     print(
         f"Chunk {1000 * chunk_s:g} ms; {flops / 1e9:.3g} GFLOP per stream-chunk "
-        f"({1000 * flops / (peaks['float32, oneDNN'] * 1e9):.1f} ms at the float32 peak)."
+        f"({1000 * flops / (fp32_peak(peaks) * 1e9):.1f} ms at the float32 peak)."
     )
     print(markdown(header, rows))
     summary = ", ".join(

@@ -63,7 +63,7 @@ def test_streaming(capsys):
 def test_streaming_max_streams(capsys):
     assert streaming.main(TINY + ["--max-streams", "--limit", "2"]) == 0
     out = capsys.readouterr().out
-    assert "family" in out and "Measured peak: float32, oneDNN" in out and "bfloat16" in out
+    assert "family" in out and "Measured peak: float32, torch.mm (MKL)" in out and "bfloat16" in out
     rows = table_rows(out)
     # Timings decide where the search stops (a busy machine may stop it at 1).
     assert rows and [row[0] for row in rows] == ["1", "2"][: len(rows)]
@@ -85,7 +85,7 @@ def test_peers(capsys):
 def test_flops(capsys):
     assert flops.main(TINY + ["--variant", "12_5hz"]) == 0
     peaks, components = tables(capsys.readouterr().out)
-    assert [row[0] for row in peaks][0] == "float32, oneDNN"
+    assert [row[0] for row in peaks][0] == "float32, torch.mm (MKL)"
     assert all(float(row[1]) > 0 for row in peaks)
     names = [row[0] for row in components]
     assert "encoder: transformer" in names and "decode (toks_to_sig)" in names

@@ -261,17 +261,71 @@ def test_standard_operators_give_the_fast_results(monkeypatch):
         assert torch.allclose(got, expected, atol=1e-4)
 
 
+def test_bfloat16_linear_without_a_onednn_primitive(monkeypatch):
+    """CPUs without bfloat16 instructions (AMD Zen 3) have no oneDNN bfloat16 linear
+    primitive ('could not create a primitive descriptor'): the probe is per dtype
+    and such products take ``F.linear``, so the fast mode runs there too."""
+    import speechbrain_focalcodec.ops.linear as linear_module
+
+    def no_primitive(x, weight, *args):
+        if x.dtype == torch.bfloat16:
+            raise RuntimeError("could not create a primitive descriptor")
+        return original(x, weight, *args)
+
+    original = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(linear_module, "ONEDNN_LINEAR", frozenset({torch.float32}))
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", no_primitive)
+    x, weight = torch.randn(3, 8), torch.randn(4, 8, dtype=torch.bfloat16)
+    with torch.inference_mode(), use_fast_kernels(True):
+        y = linear(x, weight, activation="gelu")
+    expected = torch.nn.functional.gelu(torch.nn.functional.linear(x.bfloat16(), weight))
+    assert y.dtype == torch.float32 and torch.equal(y, expected.float())
+    monkeypatch.undo()
+    for dtype in (torch.float32, torch.bfloat16):  # the probe answers, never raises
+        assert capability._probe_onednn_linear(dtype) == (dtype in capability.ONEDNN_LINEAR)
+
+
+@pytest.mark.skipif(torch.float32 not in capability.ONEDNN_LINEAR, reason="no oneDNN linear")
+@pytest.mark.parametrize("onednn_wins", [False, True])
+def test_long_products_take_the_library_measured_faster(monkeypatch, onednn_wins):
+    """Few-row products (streaming) always run on oneDNN; long ones on oneDNN only
+    where it was measured faster than F.linear (not on AMD Zen 3, where MKL's
+    products of 500 rows are 12-22 % faster), with the same results either way."""
+    import speechbrain_focalcodec.ops.linear as linear_module
+
+    calls = []
+    original = torch.ops.mkldnn._linear_pointwise
+
+    def spy(x, *args):
+        calls.append(x.shape[0])
+        return original(x, *args)
+
+    monkeypatch.setattr(linear_module, "onednn_wins_large_products", lambda: onednn_wins)
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", spy)
+    weight, bias = torch.randn(24, 32), torch.randn(24)
+    short_rows, long_rows = linear_module.PACKED_ROWS[torch.float32], 200
+    for rows in (short_rows, long_rows):
+        x = torch.randn(rows, 32)
+        with torch.inference_mode(), use_fast_kernels(True):
+            y = linear(x, weight, bias, activation="gelu")
+        expected = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
+        assert torch.allclose(y, expected, atol=1e-5)
+    assert calls == ([short_rows, long_rows] if onednn_wins else [short_rows])
+    monkeypatch.undo()
+    assert isinstance(capability.onednn_wins_large_products(), bool)  # measured once
+
+
 def test_environment_switch_and_capability_probe():
     code = (
-        "from speechbrain_focalcodec.ops import capability as c; "
-        "print(c.fast_kernels(), isinstance(c.ONEDNN_LINEAR, bool))"
+        "import torch; from speechbrain_focalcodec.ops import capability as c; "
+        "print(c.fast_kernels(), torch.float32 in c.ONEDNN_LINEAR)"
     )
     env = dict(os.environ, FOCALCODEC_FAST_KERNELS="0")
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "True"]
-    assert isinstance(capability.ONEDNN_LINEAR, bool)
+    assert capability.ONEDNN_LINEAR <= {torch.float32, torch.bfloat16}
 
 
 # ---------------------------------------------------------- lengths to counts

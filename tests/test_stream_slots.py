@@ -203,7 +203,7 @@ def test_streams_keep_derived_weights_until_reset(speech):
     with use_fast_kernels(True):
         first = torch.cat([enc(c) for c in sig.split(chunk, dim=1)], dim=1)
         kept = len(enc.weights)
-        assert kept > 0 or not ONEDNN_LINEAR  # no oneDNN: nothing to keep
+        assert kept > 0 or torch.float32 not in ONEDNN_LINEAR  # no oneDNN: nothing kept
         enc.flush(sig[:, :100])
         assert len(enc.weights) >= kept  # a short tail may add layouts
         weight = next(p for p in codec.compressor.parameters() if p.ndim == 2)

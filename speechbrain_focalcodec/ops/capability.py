@@ -7,7 +7,8 @@ convolutions of frames) compute the same function as the standard operators
 only when:
 
 * the private oneDNN operators exist and give the standard result on this
-  build of PyTorch (probed once, at import; ``ONEDNN_LINEAR``, ``ONEDNN_CONV``);
+  build of PyTorch and CPU, per dtype (probed once, at import; ``ONEDNN_LINEAR``,
+  ``ONEDNN_CONV``);
 * they are enabled: by default, unless the environment variable
   ``FOCALCODEC_FAST_KERNELS=0`` is set or the code runs inside
   ``use_fast_kernels(False)``;
@@ -21,23 +22,34 @@ Authors
  * speechbrain-focalcodec developers 2026
 """
 
+import functools
 import os
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 
-__all__ = ["ONEDNN_CONV", "ONEDNN_LINEAR", "fast_kernels", "tracing", "use_fast_kernels"]
+__all__ = [
+    "ONEDNN_CONV",
+    "ONEDNN_LINEAR",
+    "fast_kernels",
+    "onednn_wins_large_products",
+    "tracing",
+    "use_fast_kernels",
+]
 
 
-def _probe_onednn_linear() -> bool:
-    """Whether oneDNN's private linear operators exist and compute ``F.linear``."""
+def _probe_onednn_linear(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's private linear operators exist and compute ``F.linear`` in
+    ``dtype`` (CPUs without bfloat16 instructions, AMD Zen 3 among them, have no
+    bfloat16 linear primitive: the standard operator computes it there)."""
     try:
         if not torch.backends.mkldnn.is_available():
             return False
-        x = torch.arange(6.0).view(2, 3)
-        weight = torch.arange(12.0).view(4, 3) / 8.0
-        bias = torch.arange(4.0)
+        x = (torch.arange(6.0).view(2, 3)).to(dtype)
+        weight = (torch.arange(12.0).view(4, 3) / 8.0).to(dtype)
+        bias = torch.arange(4.0).to(dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, 2)
         got = torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
         return bool(torch.equal(got, torch.nn.functional.linear(x, weight, bias)))
@@ -68,12 +80,61 @@ def _probe_onednn_conv(dtype: torch.dtype) -> bool:
         return False
 
 
-ONEDNN_LINEAR = _probe_onednn_linear()
+# The dtypes in which linear layers run on oneDNN.
+ONEDNN_LINEAR = frozenset(
+    dtype for dtype in (torch.float32, torch.bfloat16) if _probe_onednn_linear(dtype)
+)
 # The dtypes in which the convolutions of streams may keep reordered weights.
 ONEDNN_CONV = frozenset(
     dtype for dtype in (torch.float32, torch.bfloat16) if _probe_onednn_conv(dtype)
 )
 _enabled = os.environ.get("FOCALCODEC_FAST_KERNELS", "1").strip() not in ("0", "false", "no")
+
+
+@functools.cache
+def onednn_wins_large_products() -> bool:
+    """Whether oneDNN's float32 linear primitive beats ``F.linear`` on products of
+    many rows on this CPU, measured once per process (about 50 ms, at the first
+    such product).
+
+    Which library is faster depends on the CPU: on AMD Zen 4 and Zen 5 PyTorch's
+    ``F.linear`` (MKL) runs float32 on a slow path and oneDNN wins; on AMD Zen 3
+    MKL is 12-22 % faster on the codec's products of 500 rows. The two are timed
+    side by side on a product of 256 rows by 1024 by 1024, alternately, best of
+    five; oneDNN must be at least 5 % faster to be chosen (so that close calls go
+    to the standard operator, which the official implementation uses). Products
+    of a few rows (streaming chunks, see ``linear.PACKED_ROWS``) are bound by
+    reading the weight, which oneDNN does two to four times faster on every CPU
+    measured: they do not depend on this.
+
+    Returns
+    -------
+    wins : bool
+
+    Example
+    -------
+    >>> isinstance(onednn_wins_large_products(), bool)
+    True
+    """
+    if torch.float32 not in ONEDNN_LINEAR:
+        return False
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 1024, generator=generator)
+    weight = torch.randn(1024, 1024, generator=generator)
+    bias = torch.zeros(1024)
+    candidates = {
+        "onednn": lambda: torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], ""),
+        "standard": lambda: torch.nn.functional.linear(x, weight, bias),
+    }
+    best = dict.fromkeys(candidates, float("inf"))
+    with torch.inference_mode():
+        for round_ in range(7):
+            for name, product in candidates.items():
+                start = time.perf_counter()
+                product()
+                if round_ >= 2:  # two warm-up rounds
+                    best[name] = min(best[name], time.perf_counter() - start)
+    return best["onednn"] < 0.95 * best["standard"]
 
 
 def tracing() -> bool:

@@ -1,9 +1,12 @@
 """Linear layers that run on oneDNN for CPU inference.
 
 PyTorch sends float32 matrix products on CPU to MKL's sgemm, which on some
-processors (AMD Zen among them) takes a path at about half the speed of
-oneDNN's kernels. For inference (no gradient needed), ``linear`` calls
-oneDNN's linear primitive directly, optionally fused with the exact GELU;
+processors (AMD Zen 4 and Zen 5 among them) takes a path well below the speed
+of oneDNN's kernels, while on others (AMD Zen 3) it is the faster of the two.
+For inference (no gradient needed), ``linear`` calls oneDNN's linear primitive
+directly, optionally fused with the exact GELU, for products of a few rows
+(faster on every CPU measured) and for longer ones where a measurement at the first such
+product found oneDNN faster (``capability.onednn_wins_large_products``);
 everywhere else (training, GPU, other dtypes) it is
 ``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
 tracing), ``torch.compile``, under ``torch.autocast`` (exactly ``nn.Linear``,
@@ -24,12 +27,15 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from speechbrain_focalcodec.ops.capability import ONEDNN_LINEAR, fast_kernels
+from speechbrain_focalcodec.ops.capability import (
+    ONEDNN_LINEAR,
+    fast_kernels,
+    onednn_wins_large_products,
+)
 from speechbrain_focalcodec.ops.weight_cache import store_for
 
 __all__ = ["Linear", "linear", "product_dtype"]
 
-_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
 # Products of at most this many rows (streaming chunks) read the whole weight
 # for a few frames: oneDNN's reordering of the weight to its blocked layout
 # would then dominate, so inside a ``kept_weights`` block the reordered weight
@@ -41,13 +47,18 @@ PACKED_ROWS = {torch.float32: 16, torch.bfloat16: 64}
 
 
 def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
-    if not ONEDNN_LINEAR or x.device.type != "cpu" or x.dtype not in _ONEDNN_DTYPES:
+    if x.device.type != "cpu" or x.dtype not in ONEDNN_LINEAR:
         return False
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
         return False
     if not fast_kernels(x.device.type):
         return False
-    return not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return False
+    rows = x.numel() // max(x.shape[-1], 1)
+    if x.dtype == torch.float32 and rows > PACKED_ROWS[x.dtype]:
+        return onednn_wins_large_products()
+    return True
 
 
 def _packed_weight(weight: Tensor, rows: int) -> Tensor:
