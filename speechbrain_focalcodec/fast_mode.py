@@ -10,15 +10,17 @@ product_dtype``; the queries, keys and values are bfloat16 products already),
 and streams keep its caches in bfloat16. On CPUs with bfloat16
 instructions (``avx512_bf16`` or AMX in ``lscpu``) oneDNN runs bfloat16
 products at two to four times the float32 rate; on GPUs they run on the
-tensor cores. Tokens differ from the float32 ones where a latent lies close
-to zero: ``token_agreement`` measures it (``benchmarks/fast_mode.py`` reports
-it).
+tensor cores. CPUs without them (AMD Zen 3, for one) compute bfloat16 products
+several times slower than float32 ones: ``fast_codec`` warns there. Tokens
+differ from the float32 ones where a latent lies close to zero:
+``token_agreement`` measures it (``benchmarks/fast_mode.py`` reports it).
 
 Authors
  * speechbrain-focalcodec developers 2026
 """
 
 import copy
+import warnings
 from typing import Optional, Sequence, Union
 
 import torch
@@ -91,7 +93,9 @@ def fast_codec(
     Returns
     -------
     codec : FocalCodec
-        In eval mode, on the same device.
+        In eval mode, on the same device. A ``UserWarning`` says so when the
+        device has no fast bfloat16 products (``bf16_supported``): the copy
+        then computes correctly but slower than ``codec``.
 
     Example
     -------
@@ -105,6 +109,13 @@ def fast_codec(
     >>> toks.shape == codec.sig_to_toks(sig).shape, toks.dtype
     (True, torch.int64)
     """
+    device = next(codec.parameters()).device
+    if dtype == torch.bfloat16 and not bf16_supported(device):
+        warnings.warn(
+            f"{device} has no bfloat16 matrix instructions: the fast mode computes "
+            "there, but slower than float32",
+            stacklevel=2,
+        )
     fast = copy.deepcopy(codec).eval()
     names = dict(fast.named_modules())
     # The feature extractor has its own switch.

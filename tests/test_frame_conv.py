@@ -6,6 +6,7 @@ import torch
 
 from speechbrain_focalcodec.fast_mode import fast_codec, token_agreement
 from speechbrain_focalcodec.ops import frame_conv
+from speechbrain_focalcodec.ops.capability import ONEDNN_CONV
 from speechbrain_focalcodec.ops.frame_conv import conv_frames, strided_conv
 from tests.conftest import random_codec
 
@@ -151,7 +152,8 @@ def test_kept_convolution_weight(dtype, groups, monkeypatch):
             with kept_weights(store):
                 got = conv_frames(x, conv.weight, conv.bias, groups=groups)
                 again = conv_frames(x, conv.weight, conv.bias, groups=groups)
-        assert got.dtype == torch.float32 and len(store) == 1
+        # CPUs without bfloat16 instructions (AMD Zen 3) have no bfloat16 primitive.
+        assert got.dtype == torch.float32 and len(store) == int(dtype in ONEDNN_CONV)
         assert torch.equal(got, again)
         assert torch.allclose(got, expected, atol=1e-5 if dtype == torch.float32 else 1e-2)
     with torch.enable_grad(), kept_weights(store):  # gradients: the standard primitive
