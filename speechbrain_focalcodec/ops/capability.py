@@ -103,9 +103,9 @@ def onednn_wins_large_products() -> bool:
     side by side on a product of 256 rows by 1024 by 1024, alternately, best of
     five; oneDNN must be at least 5 % faster to be chosen (so that close calls go
     to the standard operator, which the official implementation uses). Products
-    of a few rows (streaming chunks, see ``linear.PACKED_ROWS``) are bound by
-    reading the weight, which oneDNN does two to four times faster on every CPU
-    measured: they do not depend on this.
+    of fewer rows (streaming chunks, see ``linear.MEASURED_ROWS``) are bound by
+    reading the weight, which oneDNN does faster on every CPU measured: they do
+    not depend on this.
 
     Returns
     -------

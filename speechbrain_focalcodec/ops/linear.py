@@ -4,9 +4,10 @@ PyTorch sends float32 matrix products on CPU to MKL's sgemm, which on some
 processors (AMD Zen 4 and Zen 5 among them) takes a path well below the speed
 of oneDNN's kernels, while on others (AMD Zen 3) it is the faster of the two.
 For inference (no gradient needed), ``linear`` calls oneDNN's linear primitive
-directly, optionally fused with the exact GELU, for products of a few rows
-(faster on every CPU measured) and for longer ones where a measurement at the first such
-product found oneDNN faster (``capability.onednn_wins_large_products``);
+directly, optionally fused with the exact GELU, for products of up to
+``MEASURED_ROWS`` rows (faster on every CPU measured) and for longer ones where
+a measurement at the first such product found oneDNN faster
+(``capability.onednn_wins_large_products``);
 everywhere else (training, GPU, other dtypes) it is
 ``torch.nn.functional.linear``, and so it is for exports (ONNX, TorchScript
 tracing), ``torch.compile``, under ``torch.autocast`` (exactly ``nn.Linear``,
@@ -44,6 +45,11 @@ __all__ = ["Linear", "linear", "product_dtype"]
 # reorder again rather than accumulate copies. bfloat16 products stay bound by
 # the weight for more rows (several concurrent streams, 4 frames each).
 PACKED_ROWS = {torch.float32: 16, torch.bfloat16: 64}
+# Float32 products of more rows than this (offline encoding and decoding) run on
+# whichever of oneDNN and ``F.linear`` was measured faster on this CPU; up to it
+# (streaming chunks, a few dozen concurrent streams) oneDNN was faster on every
+# CPU measured (on AMD Zen 3: 1.2x to 4x from 4 to 96 rows, even at 128).
+MEASURED_ROWS = 128
 
 
 def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
@@ -56,7 +62,7 @@ def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return False
     rows = x.numel() // max(x.shape[-1], 1)
-    if x.dtype == torch.float32 and rows > PACKED_ROWS[x.dtype]:
+    if x.dtype == torch.float32 and rows > MEASURED_ROWS:
         return onednn_wins_large_products()
     return True
 
