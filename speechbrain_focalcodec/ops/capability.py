@@ -94,7 +94,7 @@ _enabled = os.environ.get("FOCALCODEC_FAST_KERNELS", "1").strip() not in ("0", "
 @functools.cache
 def onednn_wins_large_products() -> bool:
     """Whether oneDNN's float32 linear primitive beats ``F.linear`` on products of
-    many rows on this CPU, measured once per process (about 50 ms, at the first
+    many rows on this CPU, measured once per process (about 80 ms, at the first
     such product).
 
     Which library is faster depends on the CPU: on AMD Zen 4 and Zen 5 PyTorch's
