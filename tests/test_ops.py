@@ -288,7 +288,7 @@ def test_bfloat16_linear_without_a_onednn_primitive(monkeypatch):
 @pytest.mark.skipif(torch.float32 not in capability.ONEDNN_LINEAR, reason="no oneDNN linear")
 @pytest.mark.parametrize("onednn_wins", [False, True])
 def test_long_products_take_the_library_measured_faster(monkeypatch, onednn_wins):
-    """Products of up to 128 rows (streams) always run on oneDNN; longer ones on oneDNN
+    """Products of up to 64 rows (streams) always run on oneDNN; longer ones on oneDNN
     only where it was measured faster than F.linear (not on AMD Zen 3, where MKL's
     products of 500 rows are 12-22 % faster), with the same results either way."""
     import speechbrain_focalcodec.ops.linear as linear_module

@@ -47,9 +47,11 @@ __all__ = ["Linear", "linear", "product_dtype"]
 PACKED_ROWS = {torch.float32: 16, torch.bfloat16: 64}
 # Float32 products of more rows than this (offline encoding and decoding) run on
 # whichever of oneDNN and ``F.linear`` was measured faster on this CPU; up to it
-# (streaming chunks, a few dozen concurrent streams) oneDNN was faster on every
-# CPU measured (on AMD Zen 3: 1.2x to 4x from 4 to 96 rows, even at 128).
-MEASURED_ROWS = 128
+# (streaming chunks, up to 16 concurrent streams) oneDNN was faster on every CPU
+# measured (on AMD Zen 3: 1.2x to 4x from 4 to 64 rows; at 125 rows, the 12.5 Hz
+# decompressor's products, it lost: decode 0.86-0.95x the official speed, 1.01x
+# with those products on ``F.linear``).
+MEASURED_ROWS = 64
 
 
 def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
