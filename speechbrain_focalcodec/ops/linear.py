@@ -54,7 +54,7 @@ PACKED_ROWS = {torch.float32: 16, torch.bfloat16: 64}
 MEASURED_ROWS = 64
 
 
-def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
+def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor], rows: int) -> bool:
     if x.device.type != "cpu" or x.dtype not in ONEDNN_LINEAR:
         return False
     if weight.dtype != x.dtype or (bias is not None and bias.dtype != x.dtype):
@@ -63,7 +63,6 @@ def _use_onednn(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return False
-    rows = x.numel() // max(x.shape[-1], 1)
     if x.dtype == torch.float32 and rows > MEASURED_ROWS:
         return onednn_wins_large_products()
     return True
@@ -158,8 +157,9 @@ def linear(
         return nn.functional.gelu(y) if activation == "gelu" else y
     dtype = x.dtype
     x = x.to(weight.dtype)
-    if _use_onednn(x, weight, bias):
-        weight = _packed_weight(weight, x.numel() // max(x.shape[-1], 1))
+    rows = x.numel() // max(x.shape[-1], 1)
+    if _use_onednn(x, weight, bias, rows):
+        weight = _packed_weight(weight, rows)
         y = torch.ops.mkldnn._linear_pointwise(
             x, weight, bias, activation or "none", [], "none" if activation else ""
         )
