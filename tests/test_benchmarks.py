@@ -82,6 +82,17 @@ def test_peers(capsys):
     assert [row[0] for row in rows] == ["FocalCodec@50 (this package)", "EnCodec 24 kHz"]
 
 
+def test_fp32_peak_is_the_better_float32_path():
+    """The machine's float32 peak is its best float32 product, whichever library runs
+    it (MKL on AMD Zen 3, oneDNN on Zen 4 / Zen 5), never a bfloat16 rate."""
+    from benchmarks.common import fp32_peak
+
+    peaks = {"float32, torch.mm (MKL)": 177.0, "float32, oneDNN": 149.0, "bfloat16, oneDNN": 400.0}
+    assert fp32_peak(peaks) == 177.0
+    peaks.update({"float32, oneDNN": 205.0})
+    assert fp32_peak(peaks) == 205.0
+
+
 def test_flops(capsys):
     assert flops.main(TINY + ["--variant", "12_5hz"]) == 0
     peaks, components = tables(capsys.readouterr().out)
